@@ -139,7 +139,7 @@ type Store interface {
 	// Settings: small server-wide values (e.g. the bootstrap token hash).
 	GetSetting(ctx context.Context, key string) ([]byte, error) // ErrNotFound if unset
 	SetSetting(ctx context.Context, key string, value []byte) error
-	DeleteSetting(ctx context.Context, key string) error
+	DeleteSetting(ctx context.Context, key string) error // ErrNotFound if unset (so a one-time value is spent once)
 
 	Close() error
 }
