@@ -1,0 +1,197 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/silo-ai/silo/internal/engine/ggml"
+)
+
+// randMatrix returns a rows x cols matrix of type t from Gaussian weights,
+// and the weights as dequantized (what the kernels actually multiply).
+func randMatrix(t *testing.T, r *rand.Rand, typ ggml.Type, rows, cols int) (*Matrix, []float32) {
+	t.Helper()
+	data, err := Quantize(typ, gaussian(r, rows*cols))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMatrix(typ, rows, cols, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deq := make([]float32, rows*cols)
+	if err := DequantizeRow(typ, data, deq); err != nil {
+		t.Fatal(err)
+	}
+	return m, deq
+}
+
+// TestMatMulAccuracy compares MatMul with a float64 product of the
+// dequantized weights and the exact activations. The bound is what 8-bit
+// activation quantization can cost: each activation moves by at most half
+// a step (amax/254 of its block), so the error is at most
+// sum |w| * amax/254, plus float32 rounding.
+func TestMatMulAccuracy(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const rows, cols = 37, 512
+	for _, q := range quantTypes {
+		t.Run(q.t.String(), func(t *testing.T) {
+			w, deq := randMatrix(t, r, q.t, rows, cols)
+			for _, n := range []int{1, 3, 9} {
+				x := gaussian(r, n*cols)
+				out := make([]float32, n*rows)
+				MatMul(out, w, x, n)
+				block := 32
+				if q.t.BlockSize() == 256 {
+					block = 256
+				}
+				for i := 0; i < n; i++ {
+					xi := x[i*cols : (i+1)*cols]
+					for row := 0; row < rows; row++ {
+						wr := deq[row*cols : (row+1)*cols]
+						var ref, bound, mag float64
+						for k := range xi {
+							ref += float64(wr[k]) * float64(xi[k])
+							mag += math.Abs(float64(wr[k]) * float64(xi[k]))
+						}
+						if q.t.BlockSize() > 1 {
+							for b := 0; b < cols; b += block {
+								var amax float64
+								for _, v := range xi[b : b+block] {
+									amax = max(amax, math.Abs(float64(v)))
+								}
+								for _, v := range wr[b : b+block] {
+									bound += math.Abs(float64(v)) * amax / 254
+								}
+							}
+						}
+						bound += 1e-5 * mag
+						if got := float64(out[i*rows+row]); math.Abs(got-ref) > bound {
+							t.Fatalf("n=%d out[%d][%d] = %g, want %g ± %g", n, i, row, got, ref, bound)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestMatMulConsistent checks that results do not depend on how the work
+// is split: one activation row at a time, all at once, one thread or two.
+func TestMatMulConsistent(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const rows, cols, n = 70, 256, 7
+	defer SetThreads(SetThreads(0))
+	for _, q := range quantTypes {
+		w, _ := randMatrix(t, r, q.t, rows, cols)
+		x := gaussian(r, n*cols)
+		SetThreads(2)
+		all := make([]float32, n*rows)
+		MatMul(all, w, x, n)
+		SetThreads(1)
+		for i := 0; i < n; i++ {
+			one := make([]float32, rows)
+			MatMul(one, w, x[i*cols:(i+1)*cols], 1)
+			for row := range one {
+				if one[row] != all[i*rows+row] {
+					t.Fatalf("%v: row %d of input %d: %g alone, %g batched", q.t, row, i, one[row], all[i*rows+row])
+				}
+			}
+		}
+	}
+}
+
+// TestSIMDMatchesGeneric checks that the assembly kernels and the pure-Go
+// ones give bit-identical results on random data, including weights at
+// the extremes of their ranges.
+func TestSIMDMatchesGeneric(t *testing.T) {
+	if SIMD() == "generic" {
+		t.Skip("no SIMD kernels on this CPU")
+	}
+	defer SetGeneric(false)
+	r := rand.New(rand.NewPCG(7, 8))
+	for typ := range simdKernels {
+		for _, shape := range [][3]int{{1, 32, 1}, {5, 64, 1}, {33, 2048, 1}, {9, 256, 4}, {17, 512, 6}, {3, 1024, 13}} {
+			rows, cols, n := shape[0], shape[1], shape[2]
+			if cols%typ.BlockSize() != 0 {
+				continue
+			}
+			rs, _ := typ.RowSize(cols)
+			data := make([]byte, rows*rs)
+			for i := range data {
+				data[i] = byte(r.Uint32())
+			}
+			// Keep the block scales finite: random fp16 bit patterns include
+			// NaN and infinity.
+			fixScales(typ, data, r)
+			w, err := NewMatrix(typ, rows, cols, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := gaussian(r, n*cols)
+			x[0] = 100 // one outlier per input
+			simd, gen := make([]float32, n*rows), make([]float32, n*rows)
+			SetGeneric(false)
+			MatMul(simd, w, x, n)
+			SetGeneric(true)
+			MatMul(gen, w, x, n)
+			for i := range simd {
+				if math.Float32bits(simd[i]) != math.Float32bits(gen[i]) {
+					t.Fatalf("%v %dx%d n=%d: out[%d] SIMD %g, generic %g", typ, rows, cols, n, i, simd[i], gen[i])
+				}
+			}
+		}
+	}
+}
+
+// fixScales overwrites the fp16 scales of every block with random finite
+// values.
+func fixScales(t ggml.Type, data []byte, r *rand.Rand) {
+	ts := t.TypeSize()
+	var offs []int
+	switch t {
+	case ggml.Q8_0, ggml.Q4_0, ggml.Q5_0:
+		offs = []int{0}
+	case ggml.Q4_1, ggml.Q5_1, ggml.Q4_K, ggml.Q5_K:
+		offs = []int{0, 2}
+	case ggml.Q6_K:
+		offs = []int{208}
+	}
+	for b := 0; b+ts <= len(data); b += ts {
+		for _, o := range offs {
+			put16(data[b+o:], f32ToFP16(float32(r.NormFloat64()*0.01)))
+		}
+	}
+}
+
+func TestNewMatrixErrors(t *testing.T) {
+	for _, c := range []struct {
+		t          ggml.Type
+		rows, cols int
+		size       int
+	}{
+		{ggml.Q8_0, 2, 32, 67},
+		{ggml.Q8_0, 2, 31, 62},
+		{ggml.Q2_K, 1, 256, 84},
+		{ggml.F32, -1, 4, 0},
+		{ggml.F32, 1, 0, 0},
+	} {
+		if _, err := NewMatrix(c.t, c.rows, c.cols, make([]byte, c.size)); err == nil {
+			t.Errorf("NewMatrix(%v, %d, %d, %d bytes) succeeded", c.t, c.rows, c.cols, c.size)
+		}
+	}
+}
+
+func TestMatMulPanicsOnShortSlices(t *testing.T) {
+	w, err := NewMatrix(ggml.F32, 2, 4, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MatMul with a short output did not panic")
+		}
+	}()
+	MatMul(make([]float32, 1), w, make([]float32, 4), 1)
+}

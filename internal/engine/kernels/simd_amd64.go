@@ -1,0 +1,3 @@
+package kernels
+
+const simdName = "avx2"
