@@ -12,12 +12,12 @@ import (
 // Q8_K) for K-quant weights.
 type acts struct {
 	n, cols int
-	f   []float32 // float weights: the activations themselves
-	qs  []int8    // n*cols quants
-	d   []float32 // per block scale
-	s   []float32 // per 32-block d*sum(qs) (Q4_1, Q5_1)
-	neg []int32   // per 32-block, 8 lanes: -8 * sum of the lane's 4 quants (Q4_0)
-	bs  []int16   // per 256-block, 16 sums of 16 quants (K-quants)
+	f       []float32 // float weights: the activations themselves
+	qs      []int8    // n*cols quants
+	d       []float32 // per block scale
+	s       []float32 // per 32-block d*sum(qs) (Q4_1, Q5_1)
+	neg     []int32   // per 32-block, 8 lanes: -8 * sum of the lane's 4 quants (Q4_0)
+	bs      []int16   // per 256-block, 16 sums of 16 quants (K-quants)
 }
 
 func grow[T any](s []T, n int) []T {

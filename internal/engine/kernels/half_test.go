@@ -16,14 +16,14 @@ func TestFP16(t *testing.T) {
 		{-2, 0xc000},
 		{0.5, 0x3800},
 		{65504, 0x7bff},
-		{65520, 0x7c00},                    // rounds up to infinity
-		{float32(math.Inf(-1)), 0xfc00},    //
-		{1.0 / (1 << 24), 0x0001},          // smallest subnormal
-		{1.0 / (1 << 25), 0x0000},          // tie rounds to even (0)
-		{3.0 / (1 << 25), 0x0002},          // tie rounds to even (2)
-		{1.0 / (1 << 14), 0x0400},          // smallest normal
-		{1 + 1.0/(1<<11), 0x3c00},          // tie to even
-		{1 + 3.0/(1<<11), 0x3c02},          // tie to even
+		{65520, 0x7c00},                 // rounds up to infinity
+		{float32(math.Inf(-1)), 0xfc00}, //
+		{1.0 / (1 << 24), 0x0001},       // smallest subnormal
+		{1.0 / (1 << 25), 0x0000},       // tie rounds to even (0)
+		{3.0 / (1 << 25), 0x0002},       // tie rounds to even (2)
+		{1.0 / (1 << 14), 0x0400},       // smallest normal
+		{1 + 1.0/(1<<11), 0x3c00},       // tie to even
+		{1 + 3.0/(1<<11), 0x3c02},       // tie to even
 		{1 + 1.0/(1<<11) + 1.0/(1<<20), 0x3c01},
 		{1e-10, 0x0000},
 	}
