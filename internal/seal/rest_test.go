@@ -153,12 +153,16 @@ func TestParseRecipientRefusesNonHybrid(t *testing.T) {
 	}
 	_, rs := newIdentities(t, 1)
 	pq := rs[0].String()
+	last := "q"
+	if pq[len(pq)-1] == 'q' {
+		last = "p"
+	}
 	for name, s := range map[string]string{
 		"x25519":    classic.Recipient().String(),
 		"ssh":       "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
 		"identity":  classic.String(),
 		"empty":     "",
-		"corrupt":   pq[:len(pq)-1] + "q",
+		"corrupt":   pq[:len(pq)-1] + last,
 		"truncated": pq[:100],
 	} {
 		_, err := ParseRecipient(s)
@@ -313,7 +317,12 @@ func TestOpenTampered(t *testing.T) {
 			t.Fatalf("flipped byte %d: err = %v, want ErrCorrupt or ErrNoIdentity", i, err)
 		}
 	}
+	// Every cut in the payload, and a sample of cuts in the header (each
+	// costs a decapsulation).
 	for n := range len(sealed) {
+		if n < len(sealed)-100 && n%13 != 0 {
+			continue
+		}
 		if _, err := Open(sealed[:n], ids[0]); err == nil {
 			t.Fatalf("truncated to %d bytes: opened", n)
 		}
