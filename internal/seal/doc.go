@@ -16,8 +16,11 @@
 //	age -d -i admin.key message.age
 //
 // The server holds recipients only. [Open] and [OpenFrom] report
-// [ErrNoIdentity] when none of the given identities is a recipient, and
-// [ErrCorrupt] when the data is malformed, truncated or tampered with.
+// [ErrNoIdentity] when none of the given identities is a recipient (age
+// cannot tell a tampered recipient stanza from one for another key, so that
+// too is ErrNoIdentity), and [ErrCorrupt] when the data is otherwise
+// malformed, truncated or tampered with. A [Recipient]'s
+// [Recipient.Fingerprint] names it in lists of devices.
 //
 // # Who can open a sealed blob
 //
@@ -54,8 +57,9 @@
 // WebCrypto, which a browser HPKE implementation builds on.
 //
 // The server holds a long-lived transport key, a [ServerKey], kept in a
-// 0600 PEM file in its data dir. It is the only private key a server has; it
-// opens requests in transit and nothing stored. Its public key
+// 0600 PEM file in its data dir ([LoadOrCreateServerKey]). It is the only
+// private key a server has; it opens requests in transit and nothing stored
+// (it is not an age identity, and age cannot even parse its file). Its public key
 // ([ServerKey.PublicKey], 1216 bytes) is published with its fingerprint
 // ([ServerKey.Fingerprint]).
 //
@@ -99,7 +103,10 @@
 // after it are refused. Binding the request id into info ties a response to
 // its request.
 //
-// Every failure to authenticate or parse sealed data, at rest or in transit,
-// matches [ErrCorrupt] with errors.Is; no plaintext of an unauthenticated
-// frame is ever returned. A reference vector is in testdata/vector_v1.json.
+// In transit, every failure to parse or authenticate sealed data matches
+// [ErrCorrupt] with errors.Is, except an unknown version byte
+// ([ErrUnsupportedVersion]); no plaintext of an unauthenticated frame is
+// ever returned. A reference exchange (keys, sealed request and response,
+// and an age file, all made with test keys) is in testdata/vector_v1.json;
+// `go test -run TestVector -update` remakes it.
 package seal

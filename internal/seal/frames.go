@@ -27,7 +27,8 @@ var ErrTruncated = errors.New("sealed response truncated")
 // Write is sealed and written at once as one frame (or several, above
 // MaxFrameData), and w is flushed if it has a Flush() method, so streamed
 // events reach the client promptly. Close writes the final frame; without
-// it the client reports the stream as truncated.
+// it the client reports the stream as truncated. A ResponseWriter is not
+// safe for concurrent use.
 type ResponseWriter struct {
 	w      io.Writer
 	s      *hpke.Sender

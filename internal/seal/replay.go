@@ -51,7 +51,7 @@ func (g *ReplayGuard) Admit(id string, ts time.Time) error {
 	t := ts.UnixMilli()
 	w := g.window.Milliseconds()
 	if t < now-w || t > now+w {
-		return fmt.Errorf("%w: %s from now", ErrStale, time.Duration(t-now)*time.Millisecond)
+		return fmt.Errorf("%w: not within %v of now", ErrStale, g.window)
 	}
 
 	g.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -218,7 +219,7 @@ func WriteIdentityFile(path string, i Identity) error {
 // then hard-linked to path, so path either does not exist or is complete.
 // It fails with an error matching fs.ErrExist if path exists.
 func writeNewFile(path string, b []byte) (err error) {
-	f, err := os.CreateTemp(dirOf(path), ".seal-tmp-*")
+	f, err := os.CreateTemp(filepath.Dir(path), ".seal-tmp-*")
 	if err != nil {
 		return fmt.Errorf("seal: write %s: %w", path, err)
 	}
@@ -243,16 +244,6 @@ func writeNewFile(path string, b []byte) (err error) {
 		return fmt.Errorf("seal: write %s: %w", path, err)
 	}
 	return nil
-}
-
-func dirOf(path string) string {
-	if i := strings.LastIndexByte(path, os.PathSeparator); i >= 0 {
-		if i == 0 {
-			return string(os.PathSeparator)
-		}
-		return path[:i]
-	}
-	return "."
 }
 
 // ageRecipients validates and deduplicates rs.

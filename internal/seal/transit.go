@@ -50,7 +50,7 @@ func kdf() hpke.KDF   { return hpke.HKDFSHA256() }
 func aead() hpke.AEAD { return hpke.AES256GCM() }
 
 // ServerKey is the server's own long-lived transport key. It opens sealed
-// requests; it never opens anything stored.
+// requests; it never opens anything stored. It is safe for concurrent use.
 type ServerKey struct {
 	priv hpke.PrivateKey
 	pub  []byte
@@ -261,7 +261,8 @@ func sealRequestAt(serverPub, body []byte, method, path string, now time.Time) (
 	return out, rk, nil
 }
 
-// Request is an opened sealed request.
+// Request is an opened sealed request. The response to it must be sealed
+// with SealResponse.
 type Request struct {
 	ID   string    // the request id, unpadded base64url of 16 bytes
 	Time time.Time // when the client sealed it

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 )
 
 const (
@@ -229,6 +231,18 @@ func TestServerKeyFile(t *testing.T) {
 	}
 	if _, err := again.OpenRequest(sealed, testMethod, testPath, newGuard()); err != nil {
 		t.Fatal(err)
+	}
+
+	// The transport key is no age identity: it opens nothing stored.
+	pemFile, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := age.ParseIdentities(bytes.NewReader(pemFile)); err == nil {
+		t.Fatal("age parses the server key file as an identity")
+	}
+	if _, err := ParseIdentities(bytes.NewReader(pemFile)); err == nil {
+		t.Fatal("ParseIdentities accepts the server key file")
 	}
 
 	if err := os.Chmod(path, 0o644); err != nil {
