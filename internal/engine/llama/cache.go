@@ -1,0 +1,183 @@
+package llama
+
+import "fmt"
+
+// CacheType is the element type of a sequence's KV cache.
+type CacheType int
+
+const (
+	// CacheF32 keeps keys and values as float32 (exact).
+	CacheF32 CacheType = iota
+	// CacheF16 keeps them as IEEE half floats: half the memory, rounding
+	// each element to 11 significant bits (llama.cpp's default).
+	CacheF16
+)
+
+func (t CacheType) String() string {
+	switch t {
+	case CacheF32:
+		return "f32"
+	case CacheF16:
+		return "f16"
+	}
+	return fmt.Sprintf("CacheType(%d)", int(t))
+}
+
+// ParseCacheType parses "f32" or "f16".
+func ParseCacheType(s string) (CacheType, error) {
+	switch s {
+	case "f32":
+		return CacheF32, nil
+	case "f16", "":
+		return CacheF16, nil
+	}
+	return 0, fmt.Errorf("llama: unknown cache type %q (want f16 or f32)", s)
+}
+
+// Sequence is the state of one token sequence: its KV cache. Positions are
+// consecutive from 0; Forward appends. Memory grows with the sequence (in
+// steps) up to the model's context length. A Sequence is used by one
+// forward pass at a time.
+type Sequence struct {
+	m     *Model
+	typ   CacheType
+	n     int // tokens in the cache
+	limit int // most tokens the sequence may hold
+	kvDim int
+	cap   int // positions allocated
+	k32   [][]float32
+	v32   [][]float32
+	k16   [][]uint16
+	v16   [][]uint16
+}
+
+// NewSequence returns an empty sequence that may hold up to limit tokens
+// (0 or more than the context length: the context length).
+func (m *Model) NewSequence(typ CacheType, limit int) *Sequence {
+	if limit <= 0 || limit > m.Config.Context {
+		limit = m.Config.Context
+	}
+	s := &Sequence{m: m, typ: typ, limit: limit, kvDim: m.Config.KVHeads * m.Config.HeadDim}
+	if typ == CacheF16 {
+		s.k16 = make([][]uint16, m.Config.Layers)
+		s.v16 = make([][]uint16, m.Config.Layers)
+	} else {
+		s.k32 = make([][]float32, m.Config.Layers)
+		s.v32 = make([][]float32, m.Config.Layers)
+	}
+	return s
+}
+
+// Len returns the number of tokens in the sequence.
+func (s *Sequence) Len() int { return s.n }
+
+// Limit returns the most tokens the sequence may hold.
+func (s *Sequence) Limit() int { return s.limit }
+
+// Truncate drops tokens from position n on (to reuse a common prefix).
+func (s *Sequence) Truncate(n int) {
+	if n >= 0 && n < s.n {
+		s.n = n
+	}
+}
+
+// Bytes returns the memory the cache holds now.
+func (s *Sequence) Bytes() int {
+	el := 4
+	if s.typ == CacheF16 {
+		el = 2
+	}
+	return 2 * s.m.Config.Layers * s.cap * s.kvDim * el
+}
+
+// reserve makes room for n positions.
+func (s *Sequence) reserve(n int) {
+	if n <= s.cap {
+		return
+	}
+	c := max(n, min(s.limit, max(2*s.cap, 64)))
+	for l := range s.m.Config.Layers {
+		if s.typ == CacheF16 {
+			s.k16[l] = grow16(s.k16[l], s.n*s.kvDim, c*s.kvDim)
+			s.v16[l] = grow16(s.v16[l], s.n*s.kvDim, c*s.kvDim)
+		} else {
+			s.k32[l] = grow32(s.k32[l], s.n*s.kvDim, c*s.kvDim)
+			s.v32[l] = grow32(s.v32[l], s.n*s.kvDim, c*s.kvDim)
+		}
+	}
+	s.cap = c
+}
+
+func grow32(old []float32, used, n int) []float32 {
+	b := make([]float32, n)
+	copy(b, old[:min(used, len(old))])
+	return b
+}
+
+func grow16(old []uint16, used, n int) []uint16 {
+	b := make([]uint16, n)
+	copy(b, old[:min(used, len(old))])
+	return b
+}
+
+// store writes the key and value of position pos in layer l.
+func (s *Sequence) store(l, pos int, k, v []float32) {
+	off := pos * s.kvDim
+	if s.typ == CacheF16 {
+		kd, vd := s.k16[l][off:off+s.kvDim], s.v16[l][off:off+s.kvDim]
+		for i := range kd {
+			kd[i] = f32ToF16(k[i])
+			vd[i] = f32ToF16(v[i])
+		}
+		return
+	}
+	copy(s.k32[l][off:off+s.kvDim], k)
+	copy(s.v32[l][off:off+s.kvDim], v)
+}
+
+// attend computes, for the query heads q (group heads sharing KV head kvh,
+// each HeadDim long, laid out one after another), softmax(q·K/sqrt(d))·V over
+// positions [0, n) of layer l, writing into out (same layout as q). scores
+// is scratch space of at least group*n floats; buf of at least HeadDim.
+func (s *Sequence) attend(l, kvh, n int, q, out []float32, group int, scale float32, scores, buf []float32) {
+	d := s.m.Config.HeadDim
+	scores = scores[:group*n]
+	buf = buf[:d]
+	for t := range n {
+		off := t*s.kvDim + kvh*d
+		var kt []float32
+		if s.typ == CacheF16 {
+			src := s.k16[l][off : off+d]
+			for i := range buf {
+				buf[i] = f16Table[src[i]]
+			}
+			kt = buf
+		} else {
+			kt = s.k32[l][off : off+d]
+		}
+		for g := range group {
+			scores[g*n+t] = dot(q[g*d:(g+1)*d], kt) * scale
+		}
+	}
+	for g := range group {
+		softmaxInPlace(scores[g*n : (g+1)*n])
+	}
+	out = out[:group*d]
+	clear(out)
+	for t := range n {
+		off := t*s.kvDim + kvh*d
+		var vt []float32
+		if s.typ == CacheF16 {
+			src := s.v16[l][off : off+d]
+			for i := range buf {
+				buf[i] = f16Table[src[i]]
+			}
+			vt = buf
+		} else {
+			vt = s.v32[l][off : off+d]
+		}
+		for g := range group {
+			axpy(scores[g*n+t], vt, out[g*d:(g+1)*d])
+		}
+	}
+}
