@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/silo-ai/silo/internal/engine/ggml"
 	"github.com/silo-ai/silo/internal/engine/genmodel"
+	"github.com/silo-ai/silo/internal/engine/ggml"
 	"github.com/silo-ai/silo/internal/engine/gguf"
 	"github.com/silo-ai/silo/internal/engine/llama"
 )
