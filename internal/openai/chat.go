@@ -1,0 +1,247 @@
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/silo-ai/silo/internal/engine"
+	"github.com/silo-ai/silo/internal/problem"
+)
+
+// sse writes server-sent events. Headers go out with the first event, so an
+// error before any output is still answered with its own status.
+type sse struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool
+}
+
+func newSSE(w http.ResponseWriter) *sse { return &sse{w: w, rc: http.NewResponseController(w)} }
+
+func (s *sse) start() {
+	if s.started {
+		return
+	}
+	s.started = true
+	h := s.w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	s.w.WriteHeader(http.StatusOK)
+}
+
+func (s *sse) event(v any) error {
+	s.start()
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := s.w.Write(append(append([]byte("data: "), b...), '\n', '\n')); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+func (s *sse) done() {
+	s.w.Write([]byte("data: [DONE]\n\n"))
+	s.rc.Flush()
+}
+
+// streamError ends a started stream with an OpenAI error event; before the
+// stream started it answers with the error's own status.
+func (h *Handler) streamError(s *sse, w http.ResponseWriter, r *http.Request, err error) {
+	if !s.started {
+		h.fail(w, r, err)
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return // the client left; nobody to tell
+	}
+	in, o := problem.OpenAIObject(err)
+	if in.Internal {
+		h.Log.ErrorContext(r.Context(), "stream failed", "path", r.URL.Path, "err", err)
+	}
+	s.event(map[string]any{"error": o})
+}
+
+func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
+	defer drain(r)
+	var body ChatRequest
+	if err := decode(r, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	req := &engine.Request{}
+	if err := body.toRequest(req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if body.MaxCompletionTokens != nil {
+		if *body.MaxCompletionTokens < 1 {
+			h.fail(w, r, problem.Invalid("max_completion_tokens must be at least 1"))
+			return
+		}
+		req.MaxTokens = *body.MaxCompletionTokens
+	}
+	if len(body.Tools) > 0 && string(body.Tools) != "null" && string(body.Tools) != "[]" {
+		h.fail(w, r, problem.Invalid("tools are not supported by silo yet"))
+		return
+	}
+	if body.ResponseFormat != nil && body.ResponseFormat.Type != "" && body.ResponseFormat.Type != "text" {
+		h.fail(w, r, problem.Invalid("response_format "+body.ResponseFormat.Type+" is not supported"))
+		return
+	}
+	if body.TopLogprobs != nil && (*body.TopLogprobs < 0 || *body.TopLogprobs > 20) {
+		h.fail(w, r, problem.Invalid("top_logprobs must be between 0 and 20"))
+		return
+	}
+	var err error
+	if req.Messages, err = toMessages(body.Messages); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	req.Logprobs = body.Logprobs
+	if body.TopLogprobs != nil {
+		req.TopLogprobs = *body.TopLogprobs
+	}
+	p, err := h.admit(r.Context(), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	id, created := newID("chatcmpl-"), time.Now().Unix()
+
+	if !body.Stream {
+		var text strings.Builder
+		var lps []engine.TokenLogprob
+		res, err := h.Engine.Generate(r.Context(), req, func(c engine.Chunk) error {
+			text.WriteString(c.Text)
+			lps = append(lps, c.Logprobs...)
+			return nil
+		})
+		h.record(r.Context(), p, req.Model, res.Usage)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		content := text.String()
+		choice := ChatChoice{Message: ResponseMessage{Role: "assistant", Content: &content}, FinishReason: res.FinishReason}
+		if req.Logprobs {
+			choice.Logprobs = &Logprobs{Content: toLogprobs(lps)}
+		}
+		writeJSON(w, http.StatusOK, ChatResponse{ID: id, Object: "chat.completion", Created: created, Model: req.Model,
+			SystemFingerprint: systemFingerprint, Choices: []ChatChoice{choice}, Usage: toUsage(res.Usage)})
+		return
+	}
+
+	s := newSSE(w)
+	chunk := func(d ChunkDelta, lps []engine.TokenLogprob, finish *string) ChatChunk {
+		c := ChatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
+			SystemFingerprint: systemFingerprint, Choices: []ChunkChoice{{Delta: d, FinishReason: finish}}}
+		if req.Logprobs && lps != nil {
+			c.Choices[0].Logprobs = &Logprobs{Content: toLogprobs(lps)}
+		}
+		return c
+	}
+	first := true
+	res, err := h.Engine.Generate(r.Context(), req, func(c engine.Chunk) error {
+		d := ChunkDelta{Content: &c.Text}
+		if first {
+			first = false
+			empty := ""
+			if err := s.event(chunk(ChunkDelta{Role: "assistant", Content: &empty}, nil, nil)); err != nil {
+				return err
+			}
+		}
+		return s.event(chunk(d, c.Logprobs, nil))
+	})
+	h.record(r.Context(), p, req.Model, res.Usage)
+	if err != nil {
+		h.streamError(s, w, r, err)
+		return
+	}
+	if first {
+		empty := ""
+		s.event(chunk(ChunkDelta{Role: "assistant", Content: &empty}, nil, nil))
+	}
+	finish := res.FinishReason
+	s.event(chunk(ChunkDelta{}, nil, &finish))
+	if body.StreamOptions != nil && body.StreamOptions.IncludeUsage {
+		s.event(ChatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: req.Model,
+			SystemFingerprint: systemFingerprint, Choices: []ChunkChoice{}, Usage: toUsage(res.Usage)})
+	}
+	s.done()
+}
+
+func (h *Handler) completions(w http.ResponseWriter, r *http.Request) {
+	defer drain(r)
+	var body CompletionRequest
+	if err := decode(r, &body); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	req := &engine.Request{}
+	if err := body.toRequest(req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	switch {
+	case len(body.Prompt) != 1:
+		h.fail(w, r, problem.Invalid("prompt must be one string (batched prompts are not supported)"))
+		return
+	case body.Echo:
+		h.fail(w, r, problem.Invalid("echo is not supported"))
+		return
+	case body.Suffix != "":
+		h.fail(w, r, problem.Invalid("suffix is not supported"))
+		return
+	case body.Logprobs != nil:
+		h.fail(w, r, problem.Invalid("logprobs is not supported on /v1/completions; use /v1/chat/completions"))
+		return
+	}
+	req.Prompt = body.Prompt[0]
+	p, err := h.admit(r.Context(), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	id, created := newID("cmpl-"), time.Now().Unix()
+	resp := func(text string, finish *string, u *Usage) CompletionResponse {
+		return CompletionResponse{ID: id, Object: "text_completion", Created: created, Model: req.Model,
+			SystemFingerprint: systemFingerprint, Choices: []CompletionChoice{{Text: text, FinishReason: finish}}, Usage: u}
+	}
+	if !body.Stream {
+		var text strings.Builder
+		res, err := h.Engine.Generate(r.Context(), req, func(c engine.Chunk) error {
+			text.WriteString(c.Text)
+			return nil
+		})
+		h.record(r.Context(), p, req.Model, res.Usage)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, resp(text.String(), &res.FinishReason, toUsage(res.Usage)))
+		return
+	}
+	s := newSSE(w)
+	res, err := h.Engine.Generate(r.Context(), req, func(c engine.Chunk) error {
+		return s.event(resp(c.Text, nil, nil))
+	})
+	h.record(r.Context(), p, req.Model, res.Usage)
+	if err != nil {
+		h.streamError(s, w, r, err)
+		return
+	}
+	s.event(resp("", &res.FinishReason, nil))
+	if body.StreamOptions != nil && body.StreamOptions.IncludeUsage {
+		u := resp("", nil, toUsage(res.Usage))
+		u.Choices = []CompletionChoice{}
+		s.event(u)
+	}
+	s.done()
+}

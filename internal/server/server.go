@@ -1,0 +1,328 @@
+// Package server wires silo's HTTP surface: the OpenAI-compatible /v1, the
+// spec-validated admin API /api/v1 with its docs, health, metrics and the
+// web root, behind authentication, body limits and security headers.
+//
+// Every route authenticates except the few listed in publicRoutes, which
+// reveal nothing: liveness/readiness, the API's own documentation, the web
+// root page, and the one-time bootstrap (guarded by its token). /metrics is
+// open to loopback clients only and otherwise needs the metrics token.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/silo-ai/silo/internal/audit"
+	"github.com/silo-ai/silo/internal/engine"
+	"github.com/silo-ai/silo/internal/identity"
+	"github.com/silo-ai/silo/internal/metering"
+	"github.com/silo-ai/silo/internal/openai"
+	"github.com/silo-ai/silo/internal/problem"
+	"github.com/silo-ai/silo/internal/store"
+)
+
+// DefaultMaxBodyBytes bounds request bodies unless configured otherwise.
+const DefaultMaxBodyBytes = 8 << 20
+
+// Options configure a Server.
+type Options struct {
+	Store        store.Store
+	Engine       engine.Engine // normally an *engine.Scheduler
+	Log          *slog.Logger
+	Registry     *prometheus.Registry // nil: a fresh one
+	MaxBodyBytes int64
+	// MetricsToken, when set, lets non-loopback clients read /metrics with
+	// "Authorization: Bearer <token>".
+	MetricsToken string
+	// Version is reported by /healthz.
+	Version string
+}
+
+// Server is silo's HTTP handler.
+type Server struct {
+	opts    Options
+	st      store.Store
+	eng     engine.Engine
+	log     *slog.Logger
+	keys    *identity.Keys
+	audit   *audit.Log
+	meter   *metering.Meter
+	spec    *Spec
+	metrics *metrics
+	reg     *prometheus.Registry
+	mux     *http.ServeMux
+	handler http.Handler
+}
+
+// New builds the server.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil || opts.Engine == nil {
+		return nil, errors.New("server: store and engine are required")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Registry == nil {
+		opts.Registry = prometheus.NewRegistry()
+		opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	spec, err := LoadSpec()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opts:    opts,
+		st:      opts.Store,
+		eng:     opts.Engine,
+		log:     opts.Log,
+		keys:    identity.NewKeys(opts.Store),
+		audit:   audit.New(opts.Store),
+		meter:   metering.New(opts.Store),
+		spec:    spec,
+		reg:     opts.Registry,
+		metrics: newMetrics(opts.Registry),
+		mux:     http.NewServeMux(),
+	}
+	s.routes()
+	s.handler = s.instrument(s.secureHeaders(s.limitBody(s.authenticate(s.mux))))
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Spec returns the API validator (tests validate responses with it).
+func (s *Server) Spec() *Spec { return s.spec }
+
+// Audit returns the audit log.
+func (s *Server) Audit() *audit.Log { return s.audit }
+
+func (s *Server) routes() {
+	oa := &openai.Handler{Engine: s.eng, Meter: s.meter, Tokens: s.metrics, Log: s.log}
+	oa.Register(s.mux)
+	s.apiRoutes()
+	s.mux.HandleFunc("GET /api/v1/openapi.yaml", s.serveSpec)
+	s.mux.Handle("GET /api/v1/ui/", docsHandler())
+	s.mux.HandleFunc("GET /api/v1/ui", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/api/v1/ui/", http.StatusMovedPermanently)
+	})
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", s.metricsHandler())
+	s.mux.HandleFunc("GET /{$}", s.root)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, r, problem.NotFound(fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)))
+	})
+}
+
+// publicRoutes need no authentication (exact method+path).
+var publicRoutes = map[string]bool{
+	"GET /healthz":              true,
+	"GET /readyz":               true,
+	"GET /":                     true,
+	"GET /api/v1/openapi.yaml":  true,
+	"POST /api/v1/bootstrap":    true,
+	"GET /metrics":              true, // guarded by metricsHandler itself
+	"GET /favicon.ico":          true,
+	"GET /api/v1/ui":            true,
+}
+
+func isPublic(r *http.Request) bool {
+	if publicRoutes[r.Method+" "+r.URL.Path] {
+		return true
+	}
+	return r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/v1/ui/")
+}
+
+// bearer returns the token of an Authorization: Bearer header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authenticate resolves the caller; unauthenticated requests to anything
+// but a public route are refused here, before validation or handlers.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p *identity.Principal
+		if tok := bearer(r); tok != "" {
+			var err error
+			p, err = s.keys.Authenticate(r.Context(), tok)
+			if err != nil && !errors.Is(err, identity.ErrUnauthenticated) {
+				s.log.ErrorContext(r.Context(), "authentication failed", "err", err)
+				s.writeErr(w, r, err)
+				return
+			}
+		}
+		if p == nil && !isPublic(r) {
+			s.writeErr(w, r, identity.ErrUnauthenticated)
+			return
+		}
+		if p != nil {
+			r = r.WithContext(identity.WithPrincipal(r.Context(), p))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeErr answers in the dialect of the route: OpenAI objects on /v1,
+// problem+json elsewhere.
+func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	if problem.Classify(err).Internal {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if strings.HasPrefix(r.URL.Path, "/v1/") {
+		problem.WriteOpenAI(w, err)
+		return
+	}
+	problem.Write(w, r, err)
+}
+
+func (s *Server) limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > s.opts.MaxBodyBytes {
+			s.writeErr(w, r, &problem.Error{Status: http.StatusRequestEntityTooLarge, Slug: "too-large",
+				Title: "Request body too large", Detail: fmt.Sprintf("request body exceeds %d bytes", s.opts.MaxBodyBytes)})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusWriter records the status code for metrics and logs.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.ErrorContext(r.Context(), "handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				if sw.code == 0 {
+					s.writeErr(sw, r, errors.New("panic"))
+				}
+			}
+			s.metrics.observe(r.Pattern, r.Method, sw.code, time.Since(start))
+			s.log.DebugContext(r.Context(), "request", "method", r.Method, "route", r.Pattern, "code", sw.code, "dur", time.Since(start))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintln(w, "ok")
+}
+
+// readyz answers 200 when the store answers and at least one engine
+// backend is healthy. It names no backend: details are in /metrics.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if _, err := s.st.CountAdmins(ctx); err != nil {
+		s.log.WarnContext(ctx, "not ready: store", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "store unavailable")
+		return
+	}
+	hs := s.eng.Health(ctx)
+	healthy := len(hs) == 0
+	for _, h := range hs {
+		healthy = healthy || h.Healthy
+	}
+	if !healthy {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "no healthy engine")
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func isLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	h := promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopback(r) {
+			tok := bearer(r)
+			if s.opts.MetricsToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.MetricsToken)) != 1 {
+				s.writeErr(w, r, identity.ErrUnauthenticated)
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) serveSpec(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Write(specBytes())
+}
+
+func (s *Server) root(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(rootPage)
+}
