@@ -46,7 +46,17 @@ func (a *acts) quantize(t ggml.Type, x []float32, n, cols int) {
 		if withSum {
 			a.s = grow(a.s, nb)
 		}
-		if t == ggml.Q4_0 {
+		// neg holds -bias*(sum of 4 quants) per lane for kernels that
+		// offset the weights to make them unsigned: by 8 for Q4_0's
+		// nibbles, by 128 for Q8_0.
+		bias := int32(0)
+		switch t {
+		case ggml.Q4_0:
+			bias = 8
+		case ggml.Q8_0:
+			bias = 128
+		}
+		if bias != 0 {
 			a.neg = grow(a.neg, nb*8)
 		}
 		for b := 0; b < nb; b++ {
@@ -60,9 +70,9 @@ func (a *acts) quantize(t ggml.Type, x []float32, n, cols int) {
 				}
 				a.s[b] = d * float32(sum)
 			}
-			if t == ggml.Q4_0 {
+			if bias != 0 {
 				for k := 0; k < 8; k++ {
-					a.neg[b*8+k] = -8 * (int32(q[4*k]) + int32(q[4*k+1]) + int32(q[4*k+2]) + int32(q[4*k+3]))
+					a.neg[b*8+k] = -bias * (int32(q[4*k]) + int32(q[4*k+1]) + int32(q[4*k+2]) + int32(q[4*k+3]))
 				}
 			}
 		}

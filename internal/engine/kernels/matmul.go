@@ -59,8 +59,31 @@ func kernelFor(t ggml.Type) rowKernel {
 	return genericKernels[t]
 }
 
-// simdKernels holds the assembly kernels the CPU supports (set at init).
-var simdKernels = map[ggml.Type]rowKernel{}
+// A kernelSet is a set of assembly kernels and whether the CPU runs them.
+type kernelSet struct {
+	name      string
+	supported bool
+	kernels   map[ggml.Type]rowKernel
+}
+
+// kernelSets lists the assembly kernel sets for this architecture, the
+// fastest last.
+var kernelSets []kernelSet
+
+// simdKernels and simdName are the kernel set in use.
+var (
+	simdKernels = map[ggml.Type]rowKernel{}
+	simdName    = "generic"
+)
+
+// useBestKernels selects the last supported kernel set.
+func useBestKernels() {
+	for _, s := range kernelSets {
+		if s.supported {
+			simdKernels, simdName = s.kernels, s.name
+		}
+	}
+}
 
 var generic atomic.Bool
 

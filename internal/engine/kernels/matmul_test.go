@@ -106,9 +106,25 @@ func TestMatMulConsistent(t *testing.T) {
 // ones give bit-identical results on random data, including weights at
 // the extremes of their ranges.
 func TestSIMDMatchesGeneric(t *testing.T) {
-	if SIMD() == "generic" {
+	defer useBestKernels()
+	ran := false
+	for _, set := range kernelSets {
+		if !set.supported {
+			t.Logf("%s kernels: not supported by this CPU", set.name)
+			continue
+		}
+		ran = true
+		t.Run(set.name, func(t *testing.T) {
+			simdKernels = set.kernels
+			testSIMDMatchesGeneric(t)
+		})
+	}
+	if !ran {
 		t.Skip("no SIMD kernels on this CPU")
 	}
+}
+
+func testSIMDMatchesGeneric(t *testing.T) {
 	defer SetGeneric(false)
 	r := rand.New(rand.NewPCG(7, 8))
 	for typ := range simdKernels {
