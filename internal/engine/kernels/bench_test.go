@@ -13,7 +13,7 @@ import (
 // (benchWorkingSet bytes), so memory bandwidth is measured, not cache
 // bandwidth; BenchmarkCopy is the baseline: a plain copy (and a parallel
 // one over the MatMul pool) of buffers of the same size.
-const benchWorkingSet = 256 << 20
+const benchWorkingSet = 128 << 20
 
 var benchShapes = []struct{ rows, cols int }{{2048, 2048}, {8192, 2048}}
 
@@ -40,7 +40,7 @@ func benchMatrices(b *testing.B, t ggml.Type, rows, cols int) []*Matrix {
 }
 
 func BenchmarkMatMul(b *testing.B) {
-	for _, t := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
+	for _, t := range []ggml.Type{ggml.Q8_0, ggml.Q4_0} {
 		for _, s := range benchShapes {
 			ms := benchMatrices(b, t, s.rows, s.cols)
 			for _, n := range []int{1, 128} {

@@ -1,0 +1,41 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/silo-ai/silo/internal/engine/ggml"
+)
+
+// BenchmarkKernel measures each kernel set on one thread with a 256x2048
+// matrix that stays in cache: the compute cost of the dot products, apart
+// from memory bandwidth. Bytes are weight bytes times activation rows.
+func BenchmarkKernel(b *testing.B) {
+	defer useBestKernels()
+	defer SetThreads(SetThreads(1))
+	sets := append([]kernelSet{{"generic", true, genericKernels}}, kernelSets...)
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, t := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
+		const rows, cols = 256, 2048
+		data, _ := Quantize(t, gaussian(r, rows*cols))
+		w := &Matrix{Type: t, Rows: rows, Cols: cols, Data: data}
+		for _, set := range sets {
+			k, ok := set.kernels[t]
+			if !set.supported || !ok {
+				continue
+			}
+			for _, n := range []int{1, 4} {
+				b.Run(fmt.Sprintf("%v/%s/n=%d", t, set.name, n), func(b *testing.B) {
+					simdKernels = map[ggml.Type]rowKernel{t: k}
+					x := gaussian(r, n*cols)
+					out := make([]float32, n*rows)
+					b.SetBytes(int64(len(data) * n))
+					for i := 0; i < b.N; i++ {
+						MatMul(out, w, x, n)
+					}
+				})
+			}
+		}
+	}
+}
