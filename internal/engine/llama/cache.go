@@ -81,6 +81,9 @@ func (s *Sequence) Truncate(n int) {
 	}
 }
 
+// Cap returns the number of positions the cache has room for now.
+func (s *Sequence) Cap() int { return s.cap }
+
 // Bytes returns the memory the cache holds now.
 func (s *Sequence) Bytes() int {
 	el := 4

@@ -1,0 +1,220 @@
+package builtin
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/silo-ai/silo/internal/engine/gguf"
+	"github.com/silo-ai/silo/internal/engine/kernels"
+	"github.com/silo-ai/silo/internal/engine/llama"
+)
+
+// BenchOptions configures Bench. Zero fields take the defaults noted.
+type BenchOptions struct {
+	PrefillTokens int             // prompt length for the prefill figure (default 128)
+	DecodeTokens  int             // tokens decoded for the decode figure (default 64)
+	CopyBytes     int             // buffer size for the bandwidth figure (default 512 MiB)
+	CacheType     llama.CacheType // KV cache type (default F16)
+}
+
+// BenchResult holds the figures of one Bench run. Bandwidth is that of a
+// large memory copy on all threads, counting bytes read and written; the
+// roofline is that bandwidth divided by the bytes a decode step reads
+// (every weight matrix once, plus the KV cache), the most tokens per second
+// memory allows.
+type BenchResult struct {
+	Model         string  `json:"model"`
+	Arch          string  `json:"arch"`
+	WeightType    string  `json:"weight_type"`
+	Params        int64   `json:"params"`
+	FileBytes     int64   `json:"file_bytes"`
+	Threads       int     `json:"threads"`
+	SIMD          string  `json:"simd"`
+	PrefillTokens int     `json:"prefill_tokens"`
+	PrefillTPS    float64 `json:"prefill_tokens_per_second"`
+	DecodeTokens  int     `json:"decode_tokens"`
+	DecodeTPS     float64 `json:"decode_tokens_per_second"`
+	BandwidthBPS  float64 `json:"bandwidth_bytes_per_second"`
+	BytesPerToken int64   `json:"bytes_per_token"`
+	RooflineTPS   float64 `json:"roofline_tokens_per_second"`
+	RooflineRatio float64 `json:"roofline_ratio"`
+	ResidentBytes int64   `json:"resident_bytes"`
+	KVCacheBytes  int64   `json:"kv_cache_bytes"`
+}
+
+// String formats r for people.
+func (r *BenchResult) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "model        %s (%s, %s, %.2fB params, %.0f MiB)\n", r.Model, r.Arch, r.WeightType,
+		float64(r.Params)/1e9, float64(r.FileBytes)/(1<<20))
+	fmt.Fprintf(&b, "threads      %d (kernels: %s)\n", r.Threads, r.SIMD)
+	fmt.Fprintf(&b, "prefill      %d tokens: %.1f tokens/s\n", r.PrefillTokens, r.PrefillTPS)
+	fmt.Fprintf(&b, "decode       %d tokens: %.1f tokens/s\n", r.DecodeTokens, r.DecodeTPS)
+	fmt.Fprintf(&b, "bandwidth    %.1f GB/s (memory copy, read+write)\n", r.BandwidthBPS/1e9)
+	fmt.Fprintf(&b, "roofline     %.1f tokens/s (%.0f MiB read per token)\n", r.RooflineTPS, float64(r.BytesPerToken)/(1<<20))
+	fmt.Fprintf(&b, "ratio        %.0f%% of roofline\n", 100*r.RooflineRatio)
+	fmt.Fprintf(&b, "resident     %.0f MiB (KV cache %.1f MiB)\n", float64(r.ResidentBytes)/(1<<20), float64(r.KVCacheBytes)/(1<<20))
+	return b.String()
+}
+
+// Bench measures prefill and decode speed of the GGUF model at path, the
+// memory bandwidth of this machine in the same run, and resident memory.
+func Bench(ctx context.Context, path string, o BenchOptions) (*BenchResult, error) {
+	if o.PrefillTokens <= 0 {
+		o.PrefillTokens = 128
+	}
+	if o.DecodeTokens <= 0 {
+		o.DecodeTokens = 64
+	}
+	if o.CopyBytes <= 0 {
+		o.CopyBytes = 512 << 20
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("builtin: bench: %w", err)
+	}
+	defer f.Close()
+	lm, err := llama.Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("builtin: bench: %w", err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("builtin: bench: %w", err)
+	}
+	c := lm.Config
+	if o.PrefillTokens+1 > c.Context || o.DecodeTokens+1 > c.Context {
+		return nil, fmt.Errorf("builtin: bench: %d/%d tokens exceed the context length %d", o.PrefillTokens, o.DecodeTokens, c.Context)
+	}
+	r := &BenchResult{Model: path, Arch: c.Arch, WeightType: lm.Layers[0].Q.Type.String(), FileBytes: st.Size(),
+		Threads: kernels.Threads(), SIMD: kernels.SIMD(), PrefillTokens: o.PrefillTokens, DecodeTokens: o.DecodeTokens}
+	for i := range f.Tensors {
+		r.Params += int64(f.Tensors[i].Elements())
+	}
+	runner := lm.NewRunner()
+	tokens := make([]int, max(o.PrefillTokens, o.DecodeTokens))
+	for i := range tokens {
+		tokens[i] = (i*7919 + 13) % c.Vocab
+	}
+
+	// Warm up: one step reads every weight once (page faults, caches).
+	seq := lm.NewSequence(o.CacheType, 0)
+	if _, err := runner.Forward(ctx, []llama.Token{{Seq: seq, ID: tokens[0], Logits: true}}); err != nil {
+		return nil, fmt.Errorf("builtin: bench: %w", err)
+	}
+
+	// Prefill: best of two.
+	for range 2 {
+		seq := lm.NewSequence(o.CacheType, 0)
+		batch := make([]llama.Token, o.PrefillTokens)
+		for i := range batch {
+			batch[i] = llama.Token{Seq: seq, ID: tokens[i], Logits: i == len(batch)-1}
+		}
+		start := time.Now()
+		if _, err := runner.Forward(ctx, batch); err != nil {
+			return nil, fmt.Errorf("builtin: bench: %w", err)
+		}
+		r.PrefillTPS = max(r.PrefillTPS, float64(o.PrefillTokens)/time.Since(start).Seconds())
+	}
+
+	// Decode from an empty context, greedy, as llama-bench's tg test.
+	seq = lm.NewSequence(o.CacheType, 0)
+	tok := tokens[0]
+	start := time.Now()
+	for range o.DecodeTokens {
+		out, err := runner.Forward(ctx, []llama.Token{{Seq: seq, ID: tok, Logits: true}})
+		if err != nil {
+			return nil, fmt.Errorf("builtin: bench: %w", err)
+		}
+		tok = argmax(out.Logits[0])
+	}
+	r.DecodeTPS = float64(o.DecodeTokens) / time.Since(start).Seconds()
+	r.KVCacheBytes = int64(seq.Bytes())
+	r.ResidentBytes = residentBytes()
+
+	// Bytes read per decoded token: the weights, and the KV cache at the
+	// mean position of the decode run.
+	kvPerPos := int64(seq.Bytes()) / int64(max(1, seq.Cap()))
+	r.BytesPerToken = lm.WeightBytes() + kvPerPos*int64(o.DecodeTokens/2)
+
+	bw, err := copyBandwidth(ctx, o.CopyBytes)
+	if err != nil {
+		return nil, fmt.Errorf("builtin: bench: %w", err)
+	}
+	r.BandwidthBPS = bw
+	r.RooflineTPS = bw / float64(r.BytesPerToken)
+	r.RooflineRatio = r.DecodeTPS / r.RooflineTPS
+	return r, nil
+}
+
+func argmax(x []float32) int {
+	bi := 0
+	for i, v := range x {
+		if v > x[bi] {
+			bi = i
+		}
+	}
+	return bi
+}
+
+// copyBandwidth measures memory bandwidth with a parallel copy between two
+// buffers of n bytes each, best of three, counting bytes read and written.
+func copyBandwidth(ctx context.Context, n int) (float64, error) {
+	src := make([]byte, n)
+	dst := make([]byte, n)
+	defer debug.FreeOSMemory()
+	for i := 0; i < n; i += 4096 {
+		src[i] = byte(i)
+		dst[i] = 1
+	}
+	workers := runtime.GOMAXPROCS(0)
+	part := (n/workers + 63) &^ 63
+	best := 0.0
+	for range 3 {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := range workers {
+			lo, hi := min(n, w*part), min(n, (w+1)*part)
+			wg.Go(func() { copy(dst[lo:hi], src[lo:hi]) })
+		}
+		wg.Wait()
+		best = max(best, 2*float64(n)/time.Since(start).Seconds())
+	}
+	runtime.KeepAlive(src)
+	runtime.KeepAlive(dst)
+	return best, nil
+}
+
+// residentBytes reads VmRSS from /proc/self/status (0 where unavailable).
+func residentBytes() int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			fields := strings.Fields(rest)
+			if len(fields) >= 1 {
+				kb, err := strconv.ParseInt(fields[0], 10, 64)
+				if err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return 0
+}
