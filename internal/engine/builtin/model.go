@@ -505,6 +505,9 @@ func (m *model) embed(ctx context.Context, inputs []string) ([][]float32, engine
 	}
 	jobs := make([]*job, len(inputs))
 	for i, in := range inputs {
+		if in == "" {
+			return nil, usage, fmt.Errorf("builtin: input %d is empty: %w", i, engine.ErrInvalidRequest)
+		}
 		toks := m.tok.AddSpecial(m.tok.Encode(in, false))
 		if len(toks) == 0 {
 			return nil, usage, fmt.Errorf("builtin: input %d is empty: %w", i, engine.ErrInvalidRequest)
