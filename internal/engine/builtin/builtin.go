@@ -176,7 +176,7 @@ func (e *Engine) get(ctx context.Context, name string) (*model, error) {
 		e.models[name] = ent
 		go func() {
 			start := time.Now()
-			m, err := openModel(name, path, e.opts)
+			m, err := openModel(name, path, e.opts, e.log)
 			e.mu.Lock()
 			ent.m, ent.err = m, err
 			if err != nil {

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
 
 	"github.com/silo-ai/silo/internal/engine"
+	"github.com/silo-ai/silo/internal/engine/chat"
 	"github.com/silo-ai/silo/internal/engine/gguf"
 	"github.com/silo-ai/silo/internal/engine/llama"
 	"github.com/silo-ai/silo/internal/engine/sample"
@@ -26,6 +28,8 @@ type model struct {
 	lm    *llama.Model
 	tok   *tokenize.Tokenizer
 	limit int // tokens per sequence
+	tmpl  *chat.Template
+	log   *slog.Logger
 
 	submit    chan *job
 	wake      chan struct{}
@@ -39,7 +43,7 @@ type model struct {
 	onRemove func(*job)
 }
 
-func openModel(name, path string, opts Options) (*model, error) {
+func openModel(name, path string, opts Options, log *slog.Logger) (*model, error) {
 	f, err := gguf.Open(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -47,7 +51,7 @@ func openModel(name, path string, opts Options) (*model, error) {
 		}
 		return nil, fmt.Errorf("builtin: load %q: %w", name, err)
 	}
-	m, err := newModel(name, f, opts)
+	m, err := newModel(name, f, opts, log)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -55,7 +59,7 @@ func openModel(name, path string, opts Options) (*model, error) {
 	return m, nil
 }
 
-func newModel(name string, f *gguf.File, opts Options) (*model, error) {
+func newModel(name string, f *gguf.File, opts Options, log *slog.Logger) (*model, error) {
 	lm, err := llama.Load(f)
 	if err != nil {
 		return nil, fmt.Errorf("builtin: load %q: %w", name, err)
@@ -77,7 +81,8 @@ func newModel(name string, f *gguf.File, opts Options) (*model, error) {
 	}
 	m := &model{name: name, opts: opts, file: f, lm: lm, tok: tok, limit: limit,
 		submit: make(chan *job, 64), wake: make(chan struct{}, 1),
-		quit: make(chan struct{}), done: make(chan struct{})}
+		quit: make(chan struct{}), done: make(chan struct{}), log: log}
+	m.compileTemplate()
 	go m.loop()
 	return m, nil
 }

@@ -31,9 +31,9 @@ const (
 
 // ReadVocab maps the tokenizer.ggml.* metadata of f into a Vocab, with
 // llama.cpp's defaults for absent keys (SentencePiece: BOS 1, EOS 2, UNK 0,
-// add_bos true; add_space_prefix true).
+// add_bos true, add_space_prefix true).
 func ReadVocab(f *gguf.File) (*tokenize.Vocab, error) {
-	v := &tokenize.Vocab{BOS: -1, EOS: -1, UNK: -1, PAD: -1, EOT: -1, EOM: -1, AddSpacePrefix: true}
+	v := &tokenize.Vocab{BOS: -1, EOS: -1, UNK: -1, PAD: -1, EOT: -1, EOM: -1}
 	var errs []error
 	opt := func(err error) bool {
 		if err == nil {
@@ -50,7 +50,7 @@ func ReadVocab(f *gguf.File) (*tokenize.Vocab, error) {
 	}
 	switch v.Model {
 	case tokenize.ModelSPM:
-		v.BOS, v.EOS, v.UNK, v.AddBOS = 1, 2, 0, true
+		v.BOS, v.EOS, v.UNK, v.AddBOS, v.AddSpacePrefix = 1, 2, 0, true, true
 	case tokenize.ModelBPE:
 	default:
 		return nil, fmt.Errorf("llama: vocab: tokenizer model %q: %w", v.Model, ErrUnsupported)
