@@ -433,3 +433,30 @@ func TestUnloadFailsRequests(t *testing.T) {
 		t.Errorf("request during unload: err = %v, want nil (finished) or ErrUnavailable", err)
 	}
 }
+
+func TestChatTemplate(t *testing.T) {
+	o := tinyOpts()
+	o.ChatTemplate = "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'tool' %}{{ raise_exception('no tools') }}{% endif %}" +
+		"[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}"
+	testModel(t, "templated", o)
+	e := newEngine(t, Options{})
+	m, err := e.get(context.Background(), "templated")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &engine.Request{Model: "templated", Messages: []engine.Message{{Role: "system", Content: "Be brief."},
+		{Role: "user", Content: "Hi"}}, MaxTokens: 3, Seed: ptr(int64(1))}
+	text, stops, err := m.promptText(req)
+	if want := "<s>[system] Be brief.\n[user] Hi\n[assistant]"; err != nil || text != want || len(stops) != 0 {
+		t.Fatalf("promptText = %q, %q, %v; want %q", text, stops, err, want)
+	}
+	_, res := run(t, e, req)
+	ids := m.tok.Encode(text, true)
+	if ids[0] != m.tok.BOS() || res.Usage.PromptTokens != len(ids) {
+		t.Errorf("prompt tokens %d, want %d with a single BOS", res.Usage.PromptTokens, len(ids))
+	}
+	req.Messages = append(req.Messages, engine.Message{Role: "tool", Content: "{}"})
+	if _, err := e.Generate(context.Background(), req, func(engine.Chunk) error { return nil }); !errors.Is(err, engine.ErrInvalidRequest) {
+		t.Errorf("template rejection: err = %v, want ErrInvalidRequest", err)
+	}
+}
