@@ -49,15 +49,11 @@ func appendByteDecoded(dst []byte, s string) []byte {
 
 func (t *Tokenizer) initBPE() error {
 	v := t.vocab
-	pre, err := preTokenizerFor(v.Pre)
+	pre, ignoreMerges, err := preTokenizerFor(v.Pre)
 	if err != nil {
 		return err
 	}
-	t.pre = pre
-	switch v.Pre {
-	case "llama3", "llama-v3", "llama-bpe":
-		t.ignoreMerges = true
-	}
+	t.pre, t.ignoreMerges = pre, ignoreMerges
 	for b := range 256 {
 		id, ok := t.ids[string(byteRune[b])]
 		if !ok {

@@ -2,6 +2,7 @@ package tokenize
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -88,25 +89,39 @@ type splitter func(cps []cpt, lo, hi int, ends []int) []int
 // preTokenizer is the list of stages for one tokenizer.ggml.pre value.
 type preTokenizer []splitter
 
-func preTokenizerFor(pre string) (preTokenizer, error) {
-	switch pre {
-	case "llama3", "llama-v3", "llama-bpe":
-		return preTokenizer{llama3Splitter(3)}, nil
-	case "qwen2":
-		return preTokenizer{llama3Splitter(1)}, nil
-	case "smollm":
-		return preTokenizer{eachSplitter(isNumber), splitGPT2}, nil
-	case "gpt2", "gpt-2":
-		return preTokenizer{splitGPT2}, nil
-	case "default", "":
+// Pre-tokenizer families: llama.cpp maps many tokenizer.ggml.pre names onto
+// the same splitting rules (llama-vocab.cpp); these are the names it gives
+// each family that silo recognises.
+var (
+	preLlama3 = []string{"llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral"}
+	preQwen2  = []string{"qwen2", "deepseek-r1-qwen"}
+	preSmolLM = []string{"smollm", "starcoder", "refact", "command-r", "codeshell", "exaone"}
+	preGPT2   = []string{"gpt2", "gpt-2", "phi-2", "mpt", "olmo", "jais", "roberta-bpe"}
+)
+
+// preTokenizerFor returns the stages for a tokenizer.ggml.pre value, and
+// whether a pre-token found whole in the vocabulary is taken as is
+// (llama.cpp's ignore_merges, set for the Llama 3 family).
+func preTokenizerFor(pre string) (stages preTokenizer, ignoreMerges bool, err error) {
+	switch {
+	case slices.Contains(preLlama3, pre):
+		return preTokenizer{llama3Splitter(3)}, true, nil
+	case slices.Contains(preQwen2, pre):
+		return preTokenizer{llama3Splitter(1)}, false, nil
+	case slices.Contains(preSmolLM, pre):
+		return preTokenizer{eachSplitter(isNumber), splitGPT2}, false, nil
+	case slices.Contains(preGPT2, pre):
+		return preTokenizer{splitGPT2}, false, nil
+	case pre == "default" || pre == "":
 		return preTokenizer{
 			runSplitter(isDefaultPunct), // [\p{P}\$\+<=>\^~\|]+
 			splitGPT2,
 			runSplitter(isNumber), // \p{N}+
 			splitDigitTriples,     // [0-9][0-9][0-9]
-		}, nil
+		}, false, nil
 	}
-	return nil, fmt.Errorf("unsupported pre-tokenizer %q (supported: llama-bpe, llama3, qwen2, smollm, gpt2, default)", pre)
+	return nil, false, fmt.Errorf("unsupported pre-tokenizer %q (supported: %s, default)", pre,
+		strings.Join(slices.Concat(preLlama3, preQwen2, preSmolLM, preGPT2), ", "))
 }
 
 // split returns the pieces of text as byte ranges [start,end) packed in

@@ -28,7 +28,7 @@ func TestPreTokenizers(t *testing.T) {
 		t.Fatal("no cases")
 	}
 	for _, c := range cases {
-		p, err := preTokenizerFor(c.Pre)
+		p, _, err := preTokenizerFor(c.Pre)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestPreTokenizers(t *testing.T) {
 }
 
 func TestPreTokenizerInvalidUTF8(t *testing.T) {
-	p, err := preTokenizerFor("llama-bpe")
+	p, _, err := preTokenizerFor("llama-bpe")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,5 +59,39 @@ func TestPreTokenizerInvalidUTF8(t *testing.T) {
 	}
 	if end != len(text) {
 		t.Fatalf("pieces %v end at %d, want %d", offs, end, len(text))
+	}
+}
+
+func TestPreTokenizerNames(t *testing.T) {
+	tests := []struct {
+		pre          string
+		ignoreMerges bool
+		same         string // a name with the same splitting rules
+	}{
+		{"llama-bpe", true, "llama3"},
+		{"falcon3", true, "llama-bpe"},
+		{"deepseek-r1-qwen", false, "qwen2"},
+		{"starcoder", false, "smollm"},
+		{"gpt-2", false, "gpt2"},
+		{"", false, "default"},
+	}
+	const text = "I'm 12345 x\n\n  y!!"
+	for _, tt := range tests {
+		p, ignore, err := preTokenizerFor(tt.pre)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.pre, err)
+		}
+		q, _, err := preTokenizerFor(tt.same)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := p.split(text, nil)
+		b, _ := q.split(text, nil)
+		if ignore != tt.ignoreMerges || !cmp.Equal(a, b) {
+			t.Errorf("%q: ignoreMerges %v, pieces %v; want %v, %v like %q", tt.pre, ignore, a, tt.ignoreMerges, b, tt.same)
+		}
+	}
+	if _, _, err := preTokenizerFor("tekken"); err == nil {
+		t.Error(`preTokenizerFor("tekken") succeeded`)
 	}
 }
