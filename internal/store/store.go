@@ -158,10 +158,10 @@ type Store interface {
 	// chain is empty) inside one serialised transaction, and stores what it
 	// returns; concurrent appends from several replicas never fork the chain.
 	// The returned entry's Seq must be last.Seq+1 (or 0, and the store sets
-	// it), its PrevHash must equal last.Hash, and its Time must be set with at
-	// most microsecond precision (so its hash survives the round trip).
-	// An error from next, or a refused entry, leaves nothing behind. next must
-	// not call the store.
+	// it), its PrevHash must equal last.Hash (be empty for the first entry),
+	// its Hash must be set, and its Time must be set with at most microsecond
+	// precision (so its hash survives the round trip). An error from next, or
+	// a refused entry, leaves nothing behind. next must not call the store.
 	AppendAudit(ctx context.Context, next func(last *AuditEntry) (*AuditEntry, error)) (*AuditEntry, error)
 	// ListAudit returns entries with Seq > after, in order, at most limit
 	// (which must be positive).
