@@ -51,8 +51,9 @@ type call struct {
 
 // start runs Generate; the generation holds its slot at the first chunk
 // until release is closed.
-func start(ctx context.Context, s *engine.Scheduler, req *engine.Request) *call {
+func start(t *testing.T, ctx context.Context, s *engine.Scheduler, req *engine.Request) *call {
 	c := &call{started: make(chan struct{}), release: make(chan struct{}), done: make(chan error, 1)}
+	t.Cleanup(c.free)
 	go func() {
 		first := true
 		_, err := s.Generate(ctx, req, func(ch engine.Chunk) error {
@@ -76,6 +77,19 @@ func (c *call) free() { c.rOnce.Do(func() { close(c.release) }) }
 // waitLoad waits until the scheduler reports want. It polls the public
 // Load report, the same one metrics read; the bound only stops a broken
 // scheduler from hanging the run.
+// recv waits for a value from ch. The bound only stops a broken scheduler
+// from hanging the run.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("gave up waiting")
+		panic("unreachable")
+	}
+}
+
 func waitLoad(t *testing.T, s *engine.Scheduler, want []engine.ModelLoad) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -91,9 +105,9 @@ func TestSchedulerQueueFull(t *testing.T) {
 	s, up := newScheduler(t, engine.SchedulerConfig{Limits: engine.Limits{MaxConcurrent: 1, MaxQueue: 1}, RetryAfter: 7 * time.Second})
 	m := enginetest.DefaultModel
 
-	a := start(t.Context(), s, chat(m, "a a"))
-	<-a.started
-	b := start(t.Context(), s, chat(m, "b b"))
+	a := start(t, t.Context(), s, chat(m, "a a"))
+	recv(t, a.started)
+	b := start(t, t.Context(), s, chat(m, "b b"))
 	waitLoad(t, s, []engine.ModelLoad{{Model: m, InFlight: 1, Queued: 1}})
 
 	_, err := s.Generate(t.Context(), chat(m, "c"), func(engine.Chunk) error { return nil })
@@ -114,7 +128,7 @@ func TestSchedulerQueueFull(t *testing.T) {
 	a.free()
 	b.free()
 	for _, c := range []*call{a, b} {
-		if err := <-c.done; err != nil {
+		if err := recv(t, c.done); err != nil {
 			t.Error(err)
 		}
 	}
@@ -125,28 +139,28 @@ func TestSchedulerQueuedCancelLeavesQueue(t *testing.T) {
 	s, up := newScheduler(t, engine.SchedulerConfig{Limits: engine.Limits{MaxConcurrent: 1, MaxQueue: 1}})
 	m := enginetest.DefaultModel
 
-	a := start(t.Context(), s, chat(m, "a a"))
-	<-a.started
+	a := start(t, t.Context(), s, chat(m, "a a"))
+	recv(t, a.started)
 	ctx, cancel := context.WithCancel(t.Context())
-	b := start(ctx, s, chat(m, "b b"))
+	b := start(t, ctx, s, chat(m, "b b"))
 	waitLoad(t, s, []engine.ModelLoad{{Model: m, InFlight: 1, Queued: 1}})
 
 	cancel()
-	if err := <-b.done; !errors.Is(err, context.Canceled) {
+	if err := recv(t, b.done); !errors.Is(err, context.Canceled) {
 		t.Fatalf("queued request: err = %v, want context.Canceled", err)
 	}
 	// It left at once: its place is free while a still runs.
 	if diff := cmp.Diff([]engine.ModelLoad{{Model: m, InFlight: 1, Queued: 0}}, s.Load()); diff != "" {
 		t.Errorf("load after cancel (-want +got):\n%s", diff)
 	}
-	c := start(t.Context(), s, chat(m, "c c"))
+	c := start(t, t.Context(), s, chat(m, "c c"))
 	waitLoad(t, s, []engine.ModelLoad{{Model: m, InFlight: 1, Queued: 1}})
 
 	a.free()
-	<-c.started
+	recv(t, c.started)
 	c.free()
 	for _, x := range []*call{a, c} {
-		if err := <-x.done; err != nil {
+		if err := recv(t, x.done); err != nil {
 			t.Error(err)
 		}
 	}
@@ -160,8 +174,8 @@ func TestSchedulerFIFO(t *testing.T) {
 	s, _ := newScheduler(t, engine.SchedulerConfig{Limits: engine.Limits{MaxConcurrent: 1, MaxQueue: 8}})
 	m := enginetest.DefaultModel
 
-	first := start(t.Context(), s, chat(m, "first"))
-	<-first.started
+	first := start(t, t.Context(), s, chat(m, "first"))
+	recv(t, first.started)
 	var order []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -192,23 +206,23 @@ func TestSchedulerPerModelLimits(t *testing.T) {
 		Models: map[string]engine.Limits{"wide": {MaxConcurrent: 2}},
 	}, "narrow", "wide")
 
-	n := start(t.Context(), s, chat("narrow", "x y"))
-	<-n.started
+	n := start(t, t.Context(), s, chat("narrow", "x y"))
+	recv(t, n.started)
 	// narrow is full and has no queue; wide is not affected.
 	if _, err := s.Generate(t.Context(), chat("narrow", "z"), func(engine.Chunk) error { return nil }); !errors.Is(err, engine.ErrQueueFull) {
 		t.Errorf("narrow: err = %v, want ErrQueueFull", err)
 	}
-	w1 := start(t.Context(), s, chat("wide", "x y"))
-	w2 := start(t.Context(), s, chat("wide", "x y"))
-	<-w1.started
-	<-w2.started
+	w1 := start(t, t.Context(), s, chat("wide", "x y"))
+	w2 := start(t, t.Context(), s, chat("wide", "x y"))
+	recv(t, w1.started)
+	recv(t, w2.started)
 	want := []engine.ModelLoad{{Model: "narrow", InFlight: 1}, {Model: "wide", InFlight: 2}}
 	if diff := cmp.Diff(want, s.Load()); diff != "" {
 		t.Errorf("load (-want +got):\n%s", diff)
 	}
 	for _, c := range []*call{n, w1, w2} {
 		c.free()
-		if err := <-c.done; err != nil {
+		if err := recv(t, c.done); err != nil {
 			t.Error(err)
 		}
 	}
@@ -218,12 +232,12 @@ func TestSchedulerCancelReachesUpstream(t *testing.T) {
 	s, up := newScheduler(t, engine.SchedulerConfig{})
 	up.SetFault(1, enginetest.FaultStall)
 	ctx, cancel := context.WithCancel(t.Context())
-	c := start(ctx, s, chat(enginetest.DefaultModel, "a b c"))
-	<-c.started
+	c := start(t, ctx, s, chat(enginetest.DefaultModel, "a b c"))
+	recv(t, c.started)
 	c.free()
 	cancel()
-	<-up.Canceled()
-	if err := <-c.done; !errors.Is(err, context.Canceled) {
+	recv(t, up.Canceled())
+	if err := recv(t, c.done); !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 	waitLoad(t, s, []engine.ModelLoad{})
@@ -254,9 +268,9 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := enginetest.DefaultModel
-	a := start(t.Context(), s, chat(m, "a b"))
-	<-a.started
-	b := start(t.Context(), s, chat(m, "a b"))
+	a := start(t, t.Context(), s, chat(m, "a b"))
+	recv(t, a.started)
+	b := start(t, t.Context(), s, chat(m, "a b"))
 	waitLoad(t, s, []engine.ModelLoad{{Model: m, InFlight: 1, Queued: 1}})
 	// Health is known once the pool's first check is done.
 	if _, err := s.Models(t.Context()); err != nil {
@@ -287,6 +301,6 @@ func TestMetrics(t *testing.T) {
 	}
 	a.free()
 	b.free()
-	<-a.done
-	<-b.done
+	recv(t, a.done)
+	recv(t, b.done)
 }
