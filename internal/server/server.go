@@ -257,8 +257,10 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 					s.writeErr(sw, r, errors.New("panic"))
 				}
 			}
-			s.metrics.observe(r.Pattern, r.Method, sw.code, time.Since(start))
-			s.log.DebugContext(r.Context(), "request", "method", r.Method, "route", r.Pattern, "code", sw.code, "dur", time.Since(start))
+			// Inner handlers see copies of r; ask the mux for the route.
+			_, route := s.mux.Handler(r)
+			s.metrics.observe(route, r.Method, sw.code, time.Since(start))
+			s.log.DebugContext(r.Context(), "request", "method", r.Method, "route", route, "code", sw.code, "dur", time.Since(start))
 		}()
 		next.ServeHTTP(sw, r)
 	})

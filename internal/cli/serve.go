@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/silo-ai/silo/internal/config"
+	"github.com/silo-ai/silo/internal/engine"
+	"github.com/silo-ai/silo/internal/engine/upstream"
+	"github.com/silo-ai/silo/internal/identity"
+	"github.com/silo-ai/silo/internal/server"
+	"github.com/silo-ai/silo/internal/store"
+	"github.com/silo-ai/silo/internal/store/postgres"
+	"github.com/silo-ai/silo/internal/store/sqlite"
+)
+
+func serveCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the silo server",
+		Long: `Run the silo server: the OpenAI-compatible API at /v1, silo's API at /api/v1
+(docs at /api/v1/ui), /healthz, /readyz, /metrics and the web app at /.
+
+Settings come from flags, then SILO_* environment variables (--data-dir is
+SILO_DATA_DIR), then the YAML config file. By default silo listens on
+` + config.DefaultAddr + ` (loopback only) with TLS from a self-signed certificate
+made in <data-dir>/tls on first start, and keeps its SQLite database in the
+data dir. On first start it prints a one-time token to create the first admin.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.LoadServe(cmd.Flags(), e.environ)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), e, cfg)
+		},
+	}
+	config.ServeFlags(cmd.Flags())
+	return cmd
+}
+
+func newLogger(w *os.File, cfg *config.Serve) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openStore opens the configured database: a postgres:// URL, or SQLite in
+// the data dir (or at a path given as --db).
+func openStore(ctx context.Context, db, dataDir string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://"):
+		return postgres.Open(ctx, db)
+	case db == "":
+		return sqlite.Open(ctx, filepath.Join(dataDir, "silo.db"))
+	default:
+		return sqlite.Open(ctx, db)
+	}
+}
+
+func serve(ctx context.Context, e *env, cfg *config.Serve) error {
+	log := newLogger(os.Stderr, cfg)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	st, err := openStore(ctx, cfg.DB, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	var engines []engine.Engine
+	if b, err := builtinEngine(cfg, log); err != nil {
+		return err
+	} else if b != nil {
+		engines = append(engines, b)
+	}
+	if len(cfg.Upstreams) > 0 {
+		var backends []upstream.Backend
+		for _, u := range cfg.Upstreams {
+			backends = append(backends, upstream.Backend{Name: u.Name, URL: u.URL, APIKey: u.APIKey, Models: u.Models})
+		}
+		pool, err := upstream.New(upstream.Config{Backends: backends, Logger: log.With("component", "upstream")})
+		if err != nil {
+			return err
+		}
+		engines = append(engines, pool)
+	}
+	sched := engine.NewScheduler(engine.NewRouter(engines...), engine.SchedulerConfig{
+		Limits: engine.Limits{MaxConcurrent: cfg.MaxConcurrent, MaxQueue: cfg.MaxQueue},
+	})
+	defer sched.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := engine.RegisterMetrics(reg, sched); err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{
+		Store: st, Engine: sched, Log: log, Registry: reg,
+		MaxBodyBytes: cfg.MaxBodyBytes, MetricsToken: cfg.MetricsToken, Version: Version,
+	})
+	if err != nil {
+		return err
+	}
+	token, err := identity.EnsureBootstrapToken(ctx, st)
+	if err != nil {
+		return err
+	}
+	lo := server.ListenOptions{
+		Addr: cfg.Addr, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
+		IdleTimeout: cfg.IdleTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
+	}
+	if !cfg.PlainHTTP {
+		cert, err := server.LoadTLS(filepath.Join(cfg.DataDir, "tls"), cfg.TLSCert, cfg.TLSKey, cfg.TLSHosts)
+		if err != nil {
+			return err
+		}
+		lo.TLS = &cert
+	}
+	lo.Ready = func(url string) {
+		fmt.Fprintf(e.stdout, "silo: serving on %s\n", url)
+		if lo.TLS != nil && cfg.TLSCert == "" {
+			fmt.Fprintf(e.stdout, "silo: self-signed certificate %s (sha256 %s)\n",
+				filepath.Join(cfg.DataDir, "tls", "cert.pem"), server.CertFingerprint(*lo.TLS))
+		}
+		if token != "" {
+			// Printed to the console for the operator, never to the log.
+			fmt.Fprintf(e.stdout, "silo: no admin yet; create one with this one-time token:\n"+
+				"silo:   silo bootstrap --server %s --token %s --name admin\n", url, token)
+		}
+	}
+	log.Info("starting", "addr", cfg.Addr, "data_dir", cfg.DataDir, "engines", len(engines), "version", Version)
+	return server.Serve(ctx, srv, lo)
+}

@@ -1,0 +1,226 @@
+// Package client is the CLI's HTTP client for a silo server: the /api/v1
+// admin API (problem+json errors turned into Go errors) and streamed chat
+// over /v1. It trusts the server's self-signed certificate when given its
+// PEM file, and otherwise the system roots.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Client talks to one silo server.
+type Client struct {
+	BaseURL string
+	APIKey  string
+	HTTP    *http.Client
+}
+
+// New returns a client for baseURL. caFile, if set, is a PEM certificate
+// to trust (silo's self-signed certificate).
+func New(baseURL, apiKey, caFile string) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: server URL %q is not an http(s) URL", baseURL)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("client: read CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client: %s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &Client{BaseURL: strings.TrimRight(baseURL, "/"), APIKey: apiKey, HTTP: &http.Client{Transport: tr}}, nil
+}
+
+// Problem is an RFC 9457 problem answered by the server.
+type Problem struct {
+	Type   string   `json:"type"`
+	Title  string   `json:"title"`
+	Status int      `json:"status"`
+	Detail string   `json:"detail"`
+	Errors []string `json:"errors"`
+}
+
+func (p *Problem) Error() string {
+	msg := fmt.Sprintf("%s (%d)", p.Title, p.Status)
+	if p.Detail != "" {
+		msg += ": " + p.Detail
+	}
+	if len(p.Errors) > 0 {
+		msg += "\n  " + strings.Join(p.Errors, "\n  ")
+	}
+	return msg
+}
+
+// Do sends a JSON request to path and decodes a JSON answer into out
+// (which may be nil).
+func (c *Client) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return readError(resp)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("client: decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func readError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var p Problem
+	if json.Unmarshal(b, &p) == nil && p.Title != "" {
+		return &p
+	}
+	var oe struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &oe) == nil && oe.Error.Message != "" {
+		return &Problem{Title: oe.Error.Message, Status: resp.StatusCode}
+	}
+	return &Problem{Title: http.StatusText(resp.StatusCode), Status: resp.StatusCode}
+}
+
+// Message is a chat turn.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// ChatOptions tune a chat request.
+type ChatOptions struct {
+	Temperature *float64
+	MaxTokens   int
+	Seed        *int64
+}
+
+// ChatStream sends a streamed chat completion and calls onText for each
+// piece of the answer. It returns the whole answer.
+func (c *Client) ChatStream(ctx context.Context, model string, msgs []Message, o ChatOptions, onText func(string)) (string, error) {
+	in := map[string]any{"model": model, "messages": msgs, "stream": true}
+	if o.Temperature != nil {
+		in["temperature"] = *o.Temperature
+	}
+	if o.MaxTokens > 0 {
+		in["max_tokens"] = o.MaxTokens
+	}
+	if o.Seed != nil {
+		in["seed"] = *o.Seed
+	}
+	b, _ := json.Marshal(in)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/v1/chat/completions", bytes.NewReader(b))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("client: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return "", readError(resp)
+	}
+	var answer strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		if data == "[DONE]" {
+			return answer.String(), nil
+		}
+		var ev struct {
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+			} `json:"choices"`
+			Error *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			return answer.String(), fmt.Errorf("client: bad stream event: %w", err)
+		}
+		if ev.Error != nil {
+			return answer.String(), fmt.Errorf("server: %s", ev.Error.Message)
+		}
+		for _, ch := range ev.Choices {
+			if ch.Delta.Content != "" {
+				answer.WriteString(ch.Delta.Content)
+				onText(ch.Delta.Content)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return answer.String(), fmt.Errorf("client: stream: %w", err)
+	}
+	return answer.String(), errors.New("client: the stream ended before [DONE]")
+}
+
+// WaitReady polls /healthz until the server answers or ctx ends.
+func (c *Client) WaitReady(ctx context.Context) error {
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/healthz", nil)
+		resp, err := c.HTTP.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

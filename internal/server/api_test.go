@@ -1,0 +1,290 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/silo-ai/silo/internal/engine/enginetest"
+)
+
+// validBodies are accepted bodies for every operation that takes one; the
+// bad-input test breaks one thing at a time.
+var validBodies = map[string]map[string]any{
+	"bootstrap":  {"token": strings.Repeat("t", 30), "name": "zed"},
+	"createUser": {"name": "bob"},
+	"updateUser": {"disabled": false},
+	"setLimits":  {"tokens_per_day": 5, "requests_per_minute": 5},
+	"createKey":  {"name": "spare"},
+}
+
+// stringField is the client string field of each body to abuse.
+var stringField = map[string]string{
+	"bootstrap":  "name",
+	"createUser": "name",
+	"updateUser": "email",
+	"setLimits":  "tokens_per_day",
+	"createKey":  "name",
+}
+
+// snapshot captures everything an API call could change.
+func (h *harness) snapshot() string {
+	h.t.Helper()
+	ctx := context.Background()
+	users, err := h.st.ListUsers(ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	keys, err := h.st.ListAPIKeys(ctx, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var limits []any
+	for _, u := range users {
+		l, err := h.st.GetLimits(ctx, u.ID)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		limits = append(limits, *l)
+	}
+	audit, err := h.st.ListAudit(ctx, 0, 10000)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for i := range keys {
+		keys[i].LastUsedAt = nil // authentication touches it
+	}
+	b, _ := json.Marshal([]any{users, keys, limits, len(audit)})
+	return string(b)
+}
+
+func with(m map[string]any, k string, v any) map[string]any {
+	out := map[string]any{}
+	for a, b := range m {
+		out[a] = b
+	}
+	out[k] = v
+	return out
+}
+
+// TestSpecBadInputs sends bad input to every operation of the spec: each
+// gets 400 problem+json and the store is unchanged.
+func TestSpecBadInputs(t *testing.T) {
+	h := newHarness(t)
+	ops := h.srv.Spec().Operations()
+	if len(ops) < 16 {
+		t.Fatalf("spec has %d operations; want them all walked", len(ops))
+	}
+	for _, op := range ops {
+		t.Run(op.ID, func(t *testing.T) {
+			type badCase struct {
+				name string
+				path string
+				body any
+			}
+			path := strings.ReplaceAll(op.Path, "{id}", h.userID.String())
+			var cases []badCase
+			if strings.Contains(op.Path, "{id}") {
+				for name, id := range map[string]string{
+					"bad uuid":       "not-a-uuid",
+					"path traversal": "..%2F..%2Fetc%2Fpasswd",
+					"over-long":      strings.Repeat("a", 5000),
+					"uppercase uuid": strings.ToUpper(uuid.NewString()),
+				} {
+					var body any
+					if op.Body {
+						body = validBodies[op.ID]
+					}
+					cases = append(cases, badCase{name, strings.ReplaceAll(op.Path, "{id}", id), body})
+				}
+			}
+			if op.Body {
+				valid := validBodies[op.ID]
+				if valid == nil {
+					t.Fatalf("no valid body known for %s: add it to validBodies", op.ID)
+				}
+				f := stringField[op.ID]
+				cases = append(cases,
+					badCase{"unknown field", path, with(valid, "is_admin", true)},
+					badCase{"path traversal name", path, with(valid, f, "../../etc/passwd")},
+					badCase{"over-long string", path, with(valid, f, strings.Repeat("x", 5000))},
+					badCase{"malformed json", path, `{"name": `},
+					badCase{"not an object", path, `["a"]`},
+				)
+			}
+			cases = append(cases, badCase{"unknown query parameter", path + "?debug=1", validBodies[op.ID]})
+			for _, q := range op.Query {
+				cases = append(cases,
+					badCase{"bad " + q, path + "?" + q + "=..%2F..%2Fetc%2Fpasswd", nil},
+					badCase{"over-long " + q, path + "?" + q + "=" + strings.Repeat("9", 5000), nil})
+			}
+			for _, c := range cases {
+				before := h.snapshot()
+				var body any
+				if c.body != nil {
+					body = c.body
+				}
+				code, b := h.do(op.Method, c.path, h.adminKey, body)
+				if code != http.StatusBadRequest {
+					t.Errorf("%s: %s %s: status %d, want 400: %s", c.name, op.Method, c.path, code, b)
+				}
+				if diff := cmp.Diff(before, h.snapshot()); diff != "" {
+					t.Errorf("%s: store changed:\n%s", c.name, diff)
+				}
+			}
+		})
+	}
+}
+
+// TestAuthorization walks every operation of the spec as anonymous, user
+// and admin, and checks each status against this table.
+func TestAuthorization(t *testing.T) {
+	type want struct{ anon, user, admin int }
+	table := map[string]want{
+		"bootstrap":   {409, 409, 409}, // an admin exists: closed for everyone
+		"getMe":       {401, 200, 200},
+		"listUsers":   {401, 403, 200},
+		"createUser":  {401, 403, 201},
+		"getUser":     {401, 403, 200}, // target: the admin
+		"updateUser":  {401, 403, 200}, // target: alice
+		"deleteUser":  {401, 403, 204}, // target: alice
+		"getLimits":   {401, 403, 200}, // target: the admin
+		"setLimits":   {401, 403, 200}, // target: alice
+		"listKeys":    {401, 200, 200},
+		"createKey":   {401, 201, 201},
+		"revokeKey":   {401, 404, 204}, // target: the admin's key; users don't learn it exists
+		"getUsage":    {401, 200, 200},
+		"listAudit":   {401, 403, 200},
+		"verifyAudit": {401, 403, 200},
+		"listModels":  {401, 200, 200},
+	}
+	spec := newHarness(t).srv.Spec().Operations()
+	if len(spec) != len(table) {
+		t.Errorf("spec has %d operations, table %d: keep them in step", len(spec), len(table))
+	}
+	for _, op := range spec {
+		w, ok := table[op.ID]
+		if !ok {
+			t.Errorf("operation %s is not in the authorization table", op.ID)
+			continue
+		}
+		t.Run(op.ID, func(t *testing.T) {
+			h := newHarness(t)
+			var adminKeys struct {
+				Keys []struct{ ID string } `json:"keys"`
+			}
+			h.mustJSON("GET", "/api/v1/keys", h.adminKey, nil, 200, &adminKeys)
+			target := map[string]string{
+				"getUser": h.adminID.String(), "getLimits": h.adminID.String(),
+				"updateUser": h.userID.String(), "deleteUser": h.userID.String(), "setLimits": h.userID.String(),
+				"revokeKey": adminKeys.Keys[0].ID,
+			}[op.ID]
+			path := strings.ReplaceAll(op.Path, "{id}", target)
+			for _, r := range []struct {
+				role string
+				key  string
+				want int
+			}{{"anonymous", "", w.anon}, {"user", h.userKey, w.user}, {"admin", h.adminKey, w.admin}} {
+				var body any
+				if op.Body {
+					body = validBodies[op.ID]
+				}
+				code, b := h.do(op.Method, path, r.key, body)
+				if code != r.want {
+					t.Errorf("%s as %s: status %d, want %d: %s", op.ID, r.role, code, r.want, b)
+				}
+			}
+		})
+	}
+}
+
+// TestV1Authorization: /v1 needs a key like everything else, and answers
+// in OpenAI's error shape.
+func TestV1Authorization(t *testing.T) {
+	h := newHarness(t)
+	chat := map[string]any{"model": enginetest.DefaultModel, "messages": []map[string]string{{"role": "user", "content": "hi there"}}}
+	for _, ep := range []struct {
+		method, path string
+		body         any
+	}{
+		{"GET", "/v1/models", nil},
+		{"POST", "/v1/chat/completions", chat},
+		{"POST", "/v1/completions", map[string]any{"model": enginetest.DefaultModel, "prompt": "hi there"}},
+		{"POST", "/v1/embeddings", map[string]any{"model": enginetest.DefaultModel, "input": "hi there"}},
+	} {
+		for _, key := range []string{"", "sk-silo-wrong", "Bearer"} {
+			code, b := h.do(ep.method, ep.path, key, ep.body)
+			var e struct {
+				Error struct {
+					Message string  `json:"message"`
+					Type    string  `json:"type"`
+					Code    *string `json:"code"`
+				} `json:"error"`
+			}
+			if code != 401 || json.Unmarshal(b, &e) != nil || e.Error.Code == nil || *e.Error.Code != "invalid_api_key" {
+				t.Errorf("%s %s with key %q: %d %s, want 401 invalid_api_key", ep.method, ep.path, key, code, b)
+			}
+		}
+		for _, key := range []string{h.userKey, h.adminKey} {
+			if code, b := h.do(ep.method, ep.path, key, ep.body); code != 200 {
+				t.Errorf("%s %s: %d %s", ep.method, ep.path, code, b)
+			}
+		}
+	}
+	// A revoked key stops working at once.
+	h.mustJSON("DELETE", "/api/v1/keys/"+h.userKeyID.String(), h.userKey, nil, 204, nil)
+	if code, _ := h.do("GET", "/v1/models", h.userKey, nil); code != 401 {
+		t.Errorf("revoked key: %d, want 401", code)
+	}
+}
+
+func TestPublicRoutes(t *testing.T) {
+	h := newHarness(t)
+	for _, p := range []string{"/healthz", "/readyz", "/", "/api/v1/openapi.yaml", "/api/v1/ui/", "/api/v1/ui/swagger-ui-bundle.js"} {
+		if code, b := h.do("GET", p, "", nil); code != 200 {
+			t.Errorf("GET %s: %d %.200s", p, code, b)
+		}
+	}
+	for _, p := range []string{"/nope", "/api/v1/nope", "/v1/nope"} {
+		if code, _ := h.do("GET", p, "", nil); code != 401 {
+			t.Errorf("GET %s anonymous: %d, want 401 (no route is open by accident)", p, code)
+		}
+		if code, _ := h.do("GET", p, h.userKey, nil); code != 404 {
+			t.Errorf("GET %s: want 404", p)
+		}
+	}
+}
+
+func TestMetricsLoopbackOnly(t *testing.T) {
+	h := newHarness(t)
+	h.do("GET", "/v1/models", h.userKey, nil)
+	code, b := h.do("GET", "/metrics", "", nil)
+	if code != 200 || !strings.Contains(string(b), `silo_http_requests_total{code="200",method="GET",route="GET /v1/models"}`) {
+		t.Fatalf("metrics from loopback: %d\n%s", code, grepLines(string(b), "silo_"))
+	}
+	// From another address, without the token: refused.
+	req, _ := http.NewRequest("GET", "/metrics", nil)
+	req.RemoteAddr = "192.0.2.1:1234"
+	rec := newRecorder()
+	h.srv.ServeHTTP(rec, req)
+	if rec.Code != 401 {
+		t.Errorf("metrics from a remote address: %d, want 401", rec.Code)
+	}
+}
+
+func TestBootstrapOnce(t *testing.T) {
+	h := newHarness(t)
+	code, b := h.do("POST", "/api/v1/bootstrap", "", map[string]string{"token": strings.Repeat("a", 43), "name": "eve"})
+	if code != 409 {
+		t.Errorf("second bootstrap: %d %s", code, b)
+	}
+	if got := fmt.Sprint(len(h.snapshot()) > 0); got != "true" {
+		t.Fatal("snapshot empty")
+	}
+}
