@@ -33,8 +33,8 @@ type limitError struct {
 	after time.Duration
 }
 
-func (e *limitError) Error() string              { return e.err.Error() }
-func (e *limitError) Unwrap() error              { return e.err }
+func (e *limitError) Error() string             { return e.err.Error() }
+func (e *limitError) Unwrap() error             { return e.err }
 func (e *limitError) RetryAfter() time.Duration { return e.after }
 
 // Meter admits requests and records their usage.

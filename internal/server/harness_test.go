@@ -26,15 +26,15 @@ import (
 // harness is a silo server in front of the upstream double, with a
 // bootstrapped admin and one ordinary user, each with an API key.
 type harness struct {
-	t        *testing.T
-	st       store.Store
-	srv      *server.Server
-	ts       *httptest.Server
-	up       *enginetest.Upstream
-	adminKey string
-	userKey  string
-	adminID  uuid.UUID
-	userID   uuid.UUID
+	t         *testing.T
+	st        store.Store
+	srv       *server.Server
+	ts        *httptest.Server
+	up        *enginetest.Upstream
+	adminKey  string
+	userKey   string
+	adminID   uuid.UUID
+	userID    uuid.UUID
 	userKeyID uuid.UUID
 }
 
@@ -74,7 +74,7 @@ func newHarness(t *testing.T, o ...harnessOpts) *harness {
 		t.Fatalf("bootstrap token: %q, %v", token, err)
 	}
 	var boot struct {
-		User struct{ ID uuid.UUID } `json:"user"`
+		User struct{ ID uuid.UUID }  `json:"user"`
 		Key  struct{ Secret string } `json:"key"`
 	}
 	h.mustJSON("POST", "/api/v1/bootstrap", "", map[string]string{"token": token, "name": "root"}, 201, &boot)

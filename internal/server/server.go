@@ -131,14 +131,14 @@ func (s *Server) routes() {
 
 // publicRoutes need no authentication (exact method+path).
 var publicRoutes = map[string]bool{
-	"GET /healthz":              true,
-	"GET /readyz":               true,
-	"GET /":                     true,
-	"GET /api/v1/openapi.yaml":  true,
-	"POST /api/v1/bootstrap":    true,
-	"GET /metrics":              true, // guarded by metricsHandler itself
-	"GET /favicon.ico":          true,
-	"GET /api/v1/ui":            true,
+	"GET /healthz":             true,
+	"GET /readyz":              true,
+	"GET /":                    true,
+	"GET /api/v1/openapi.yaml": true,
+	"POST /api/v1/bootstrap":   true,
+	"GET /metrics":             true, // guarded by metricsHandler itself
+	"GET /favicon.ico":         true,
+	"GET /api/v1/ui":           true,
 }
 
 func isPublic(r *http.Request) bool {
