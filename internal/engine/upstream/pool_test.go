@@ -61,6 +61,19 @@ func newTestPool(t *testing.T, cfg Config, ups ...*enginetest.Upstream) (*Pool, 
 	return p, clock
 }
 
+// recv waits for a value from ch. The bound only stops a broken pool from
+// hanging the run; it asserts nothing about speed.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(30 * time.Second):
+		t.Fatal("gave up waiting")
+		panic("unreachable")
+	}
+}
+
 // startAt makes the next pick consider backend i first among equals.
 func (p *Pool) startAt(i int) {
 	p.rr.Store(uint64(i + len(p.backends) - 1))
@@ -308,7 +321,7 @@ func TestRoutingLeastLoaded(t *testing.T) {
 			})
 			h.done <- err
 		}()
-		<-started
+		recv(t, started)
 		after := counts()
 		h.backend = -1
 		for i := range after {
@@ -330,7 +343,7 @@ func TestRoutingLeastLoaded(t *testing.T) {
 
 	// Free the second one; the next request must go to its backend.
 	close(hs[1].release)
-	if err := <-hs[1].done; err != nil {
+	if err := recv(t, hs[1].done); err != nil {
 		t.Fatal(err)
 	}
 	next := hold()
@@ -345,7 +358,7 @@ func TestRoutingLeastLoaded(t *testing.T) {
 		}
 	}
 	for _, h := range []*held{hs[0], hs[2], next} {
-		if err := <-h.done; err != nil {
+		if err := recv(t, h.done); err != nil {
 			t.Error(err)
 		}
 	}
@@ -463,10 +476,10 @@ func TestCancelReachesUpstream(t *testing.T) {
 			})
 			done <- err
 		}()
-		<-firstChunk
+		recv(t, firstChunk)
 		cancel()
-		<-ups[0].Canceled()
-		if err := <-done; !errors.Is(err, context.Canceled) {
+		recv(t, ups[0].Canceled())
+		if err := recv(t, done); !errors.Is(err, context.Canceled) {
 			t.Errorf("err = %v, want context.Canceled", err)
 		}
 		if n := ups[0].CanceledCount(); n != 1 {
@@ -483,7 +496,7 @@ func TestCancelReachesUpstream(t *testing.T) {
 		if !errors.Is(err, stop) {
 			t.Errorf("err = %v, want the emit error", err)
 		}
-		<-ups[0].Canceled()
+		recv(t, ups[0].Canceled())
 		if n := ups[1].Generations(); n != 0 {
 			t.Errorf("emit error was retried on another backend (%d requests)", n)
 		}
