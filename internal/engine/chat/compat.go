@@ -29,6 +29,8 @@ import (
 //   - {% generation %} / {% endgeneration %} (transformers' assistant-mask
 //     extension) mark text without changing it; they are removed before
 //     parsing.
+//   - "X if C else Y" inside brackets or call arguments, which gonja does
+//     not parse, is rewritten to an equivalent it does (condexpr.go).
 //   - include, import, from and extends are not available: a chat template
 //     is one self-contained string, and must not read files.
 
@@ -141,9 +143,11 @@ func rangeFunction(_ *exec.Evaluator, params *exec.VarArgs) *exec.Value {
 	return exec.AsValue(out)
 }
 
+var rawEnd = regexp.MustCompile(`\{%-?\s*endraw\s*-?%\}`)
+
 // rewrite turns Python-only syntax into what gonja parses.
 func rewrite(src string) string {
-	return generationTag.ReplaceAllString(src, "")
+	return rewriteConditionals(generationTag.ReplaceAllString(src, ""))
 }
 
 // cleanError shortens gonja's error chain to its most specific parts and
