@@ -1,10 +1,12 @@
 package tokenize
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -117,13 +119,18 @@ func vocabFromHF(tokenizerJSON, tokenizerConfigJSON []byte) (*Vocab, error) {
 		Types:  make([]int32, n),
 		BOS:    -1, EOS: -1, UNK: -1, PAD: -1, EOT: -1, EOM: -1,
 	}
-	for i := range v.Tokens {
-		v.Tokens[i] = fmt.Sprintf("[PAD%d]", i)
-		v.Types[i] = TypeUnused
-	}
 	for s, id := range tj.Model.Vocab {
 		v.Tokens[id] = s
 		v.Types[id] = TypeNormal
+	}
+	for _, a := range tj.AddedTokens {
+		v.Types[a.ID] = TypeNormal // typed below
+	}
+	for i, typ := range v.Types {
+		if typ == TypeUndefined { // an id without a token
+			v.Tokens[i] = "[PAD" + strconv.Itoa(i) + "]"
+			v.Types[i] = TypeUnused
+		}
 	}
 
 	spm := tj.Model.ByteFallback || strings.Contains(string(tj.Normalizer), "▁") || strings.Contains(string(tj.PreTokenizer), "Metaspace")
@@ -287,7 +294,10 @@ func hfMerges(raw json.RawMessage) ([]string, error) {
 		return nil, nil
 	}
 	var strs []string
-	if err := json.Unmarshal(raw, &strs); err == nil {
+	if first := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimSpace(raw), []byte("[")), " \t\r\n"); len(first) == 0 || first[0] != '[' {
+		if err := json.Unmarshal(raw, &strs); err != nil {
+			return nil, fmt.Errorf("parse merges: %w", err)
+		}
 		for i, m := range strs {
 			if len(m) < 3 || strings.IndexByte(m[1:], ' ') < 0 {
 				return nil, fmt.Errorf("merge %d %q: want two parts", i, m)

@@ -418,3 +418,22 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	})
 }
+
+func TestVocabFromHFGaps(t *testing.T) {
+	tj := `{"pre_tokenizer":{"type":"ByteLevel"},"added_tokens":[{"id":3,"content":"<|x|>","special":false},{"id":4,"content":"▁y","special":false}],
+		"model":{"type":"BPE","vocab":{"a":0,"b":2},"merges":[["a","b"]]}}`
+	v, err := VocabFromHF([]byte(tj), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Vocab{
+		Model: ModelBPE, Pre: "gpt2",
+		Tokens: []string{"a", "[PAD1]", "b", "<|x|>", " y"},
+		Types:  []int32{TypeNormal, TypeUnused, TypeNormal, TypeControl, TypeUserDefined},
+		Merges: []string{"a b"},
+		BOS:    -1, EOS: -1, UNK: -1, PAD: -1, EOT: -1, EOM: -1,
+	}
+	if diff := cmp.Diff(want, v); diff != "" {
+		t.Errorf("VocabFromHF (-want +got):\n%s", diff)
+	}
+}
