@@ -13,11 +13,21 @@ import (
 type acts struct {
 	n, cols int
 	f       []float32 // float weights: the activations themselves
-	qs      []int8    // n*cols quants
+	qs      []int8    // n*cols quants, row-major
 	d       []float32 // per block scale
 	s       []float32 // per 32-block d*sum(qs) (Q4_1, Q5_1)
-	neg     []int32   // per 32-block, 8 lanes: -8 * sum of the lane's 4 quants (Q4_0)
+	ysum    []int32   // per 32-block sum of the quants (Q4_0, Q8_0)
 	bs      []int16   // per 256-block, 16 sums of 16 quants (K-quants)
+
+	// For the group kernels (Q4_0, Q8_0 batches), the first groups*8 rows
+	// (rows past n are zero) again, transposed so that one 32-byte vector holds four consecutive
+	// quants of each of eight rows. Per group g and block b: tq[(g*nb+b)*256
+	// + 32*k + 4*j + e] is quant 4k+e of the block in row 8g+j; td and tsum
+	// [(g*nb+b)*8 + j] are that block's scale and quant sum.
+	groups int
+	tq     []int8
+	td     []float32
+	tsum   []int32
 }
 
 func grow[T any](s []T, n int) []T {
@@ -27,71 +37,131 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// quantize fills a for weights of type t from x (n rows of cols).
-func (a *acts) quantize(t ggml.Type, x []float32, n, cols int) {
-	a.n, a.cols = n, cols
+// parallelQuantMin is the number of activations from which quantization is
+// spread over the worker pool.
+const parallelQuantMin = 16 << 10
+
+// quantize fills a for weights of type t from x (n rows of cols). The
+// first groups groups of 8 rows are also stored transposed for the group
+// kernels (the last one may be partial).
+func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int) {
+	a.n, a.cols, a.groups = n, cols, 0
 	switch t {
 	case ggml.F32, ggml.F16, ggml.BF16:
 		a.f = x[:n*cols]
+		return
 	case ggml.Q4_K, ggml.Q5_K, ggml.Q6_K:
 		nb := n * cols / 256
 		a.qs, a.d, a.bs = grow(a.qs, n*cols), grow(a.d, nb), grow(a.bs, nb*16)
-		for b := 0; b < nb; b++ {
-			a.d[b] = quantQ8K(x[b*256:b*256+256], a.qs[b*256:b*256+256], a.bs[b*16:b*16+16])
-		}
-	default:
-		nb := n * cols / 32
-		a.qs, a.d = grow(a.qs, n*cols), grow(a.d, nb)
-		withSum := t == ggml.Q4_1 || t == ggml.Q5_1
-		if withSum {
-			a.s = grow(a.s, nb)
-		}
-		// neg holds -bias*(sum of 4 quants) per lane for kernels that
-		// offset the weights to make them unsigned: by 8 for Q4_0's
-		// nibbles, by 128 for Q8_0.
-		bias := int32(0)
-		switch t {
-		case ggml.Q4_0:
-			bias = 8
-		case ggml.Q8_0:
-			bias = 128
-		}
-		if bias != 0 {
-			a.neg = grow(a.neg, nb*8)
-		}
-		for b := 0; b < nb; b++ {
+		perRow := cols / 256
+		eachRowGroup(n, cols, func(i0, i1 int) {
+			for b := i0 * perRow; b < i1*perRow; b++ {
+				a.d[b] = quantQ8K(x[b*256:b*256+256], a.qs[b*256:b*256+256], a.bs[b*16:b*16+16])
+			}
+		})
+		return
+	}
+	nb := n * cols / 32
+	perRow := cols / 32
+	a.qs, a.d = grow(a.qs, n*cols), grow(a.d, nb)
+	withSum := t == ggml.Q4_1 || t == ggml.Q5_1
+	if withSum {
+		a.s = grow(a.s, nb)
+	}
+	withYsum := t == ggml.Q4_0 || t == ggml.Q8_0
+	if withYsum {
+		a.ysum = grow(a.ysum, nb)
+	}
+	if groups > 0 {
+		a.groups = groups
+		a.tq = grow(a.tq, groups*8*cols)
+		a.td = grow(a.td, groups*8*perRow)
+		a.tsum = grow(a.tsum, groups*8*perRow)
+	}
+	eachRowGroup(n, cols, func(i0, i1 int) {
+		for b := i0 * perRow; b < i1*perRow; b++ {
 			q := a.qs[b*32 : b*32+32]
 			d := quantQ8Act(x[b*32:b*32+32], q)
 			a.d[b] = d
-			if withSum {
-				sum := 0
+			if withSum || withYsum {
+				var sum int32
 				for _, v := range q {
-					sum += int(v)
+					sum += int32(v)
 				}
-				a.s[b] = d * float32(sum)
-			}
-			if bias != 0 {
-				for k := 0; k < 8; k++ {
-					a.neg[b*8+k] = -bias * (int32(q[4*k]) + int32(q[4*k+1]) + int32(q[4*k+2]) + int32(q[4*k+3]))
+				if withSum {
+					a.s[b] = d * float32(sum)
+				}
+				if withYsum {
+					a.ysum[b] = sum
 				}
 			}
 		}
+		if g := i0 / 8; g < a.groups {
+			a.transpose(g, i1-i0)
+		}
+	})
+}
+
+// transpose fills group g of tq, td and tsum from rows 8g..8g+m-1 and
+// zeros in place of the rows past m.
+func (a *acts) transpose(g, m int) {
+	nb := a.cols / 32
+	for b := 0; b < nb; b++ {
+		o := (g*nb + b) * 8
+		dst := a.tq[o*32 : o*32+256]
+		if m < 8 {
+			clear(dst)
+			clear(a.td[o : o+8])
+			clear(a.tsum[o : o+8])
+		}
+		for j := 0; j < m; j++ {
+			rb := (8*g+j)*nb + b
+			src := a.qs[rb*32 : rb*32+32]
+			for k := 0; k < 8; k++ {
+				copy(dst[32*k+4*j:32*k+4*j+4], src[4*k:4*k+4])
+			}
+			a.td[o+j] = a.d[rb]
+			a.tsum[o+j] = a.ysum[rb]
+		}
 	}
+}
+
+// eachRowGroup calls fn on ranges [i0, i1) of the n activation rows, eight
+// rows at a time (aligned to multiples of 8), in parallel for large inputs.
+func eachRowGroup(n, cols int, fn func(i0, i1 int)) {
+	tasks := (n + 7) / 8
+	if n*cols < parallelQuantMin {
+		for c := 0; c < tasks; c++ {
+			fn(c*8, min(n, c*8+8))
+		}
+		return
+	}
+	parallel(tasks, func(c int) { fn(c*8, min(n, c*8+8)) })
 }
 
 // quantQ8Act quantizes 32 activations like ggml's quantize_row_q8_0 but
 // keeps the scale as float32.
 func quantQ8Act(x []float32, q []int8) float32 {
+	x, q = x[:32], q[:32]
 	var amax float32
 	for _, v := range x {
-		amax = max(amax, float32(math.Abs(float64(v))))
+		amax = max(amax, math.Float32frombits(math.Float32bits(v)&^(1<<31)))
 	}
 	d := amax / 127
 	id := inv(d)
 	for j, v := range x {
-		q[j] = int8(math.Round(float64(v * id)))
+		q[j] = int8(roundAway(v * id))
 	}
 	return d
+}
+
+// roundAway rounds f (|f| < 2^28) to the nearest integer, halves away from
+// zero, like C's roundf (and math.Round): adding ±0.5 is exact in float64
+// for such a float32, and the conversion truncates.
+func roundAway(f float32) int32 {
+	x := float64(f)
+	half := math.Float64frombits(math.Float64bits(x)&(1<<63) | math.Float64bits(0.5))
+	return int32(x + half)
 }
 
 // quantQ8K is ggml's quantize_row_q8_K_ref for one 256-element block.

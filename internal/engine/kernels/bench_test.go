@@ -39,6 +39,18 @@ func benchMatrices(b *testing.B, t ggml.Type, rows, cols int) []*Matrix {
 	return ms
 }
 
+// reportCPU reports the CPU time per op since c0 (all threads) and the
+// bytes per CPU second: on a machine shared with other work, these measure
+// the kernels' cost better than the wall time does.
+func reportCPU(b *testing.B, c0 int64, bytes int) {
+	ns := cpuTime() - c0
+	if ns <= 0 {
+		return
+	}
+	b.ReportMetric(float64(ns)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(bytes)*float64(b.N)/float64(ns)*1e3, "cpu-MB/s")
+}
+
 func BenchmarkMatMul(b *testing.B) {
 	for _, t := range []ggml.Type{ggml.Q8_0, ggml.Q4_0} {
 		for _, s := range benchShapes {
@@ -52,9 +64,11 @@ func BenchmarkMatMul(b *testing.B) {
 					out := make([]float32, n*s.rows)
 					b.SetBytes(int64(len(ms[0].Data)))
 					b.ResetTimer()
+					c0 := cpuTime()
 					for i := 0; i < b.N; i++ {
 						MatMul(out, ms[i%len(ms)], x, n)
 					}
+					reportCPU(b, c0, len(ms[0].Data))
 				})
 			}
 		}

@@ -6,31 +6,31 @@ import (
 	"github.com/silo-ai/silo/internal/engine/ggml"
 )
 
-// A rowKernel computes, for one weight row w and the m (1..4) activation
-// rows i0..i0+m-1 of a, out[j] = dot(w, activation row i0+j).
-type rowKernel func(w []byte, a *acts, i0, m int, out *[4]float32)
+// A rowKernel computes the dot product of one weight row w with
+// activation row i of a.
+type rowKernel func(w []byte, a *acts, i int) float32
+
+// A groupKernel adds, for one weight row w and the eight activation rows of
+// group g of a (see acts), blocks b0..b0+nb-1 of the dot products to acc:
+// acc[8*(b%8)+j] collects the block terms of row j. It then sets res[j] to
+// the sum of row j's accumulators, which after the last block is exactly
+// what the rowKernel of the same type returns for that row. b0 is a
+// multiple of 8.
+type groupKernel func(w []byte, a *acts, g, b0, nb int, acc *[64]float32, res *[8]float32)
 
 // genericKernels are the pure-Go dot products for every supported type.
 var genericKernels = map[ggml.Type]rowKernel{
-	ggml.F32:  eachRow(dotF32Row),
-	ggml.F16:  eachRow(dotF16Row),
-	ggml.BF16: eachRow(dotBF16Row),
-	ggml.Q4_0: eachRow(dotQ4_0Generic),
-	ggml.Q4_1: eachRow(dotQ4_1Row),
-	ggml.Q5_0: eachRow(dotQ5_0Row),
-	ggml.Q5_1: eachRow(dotQ5_1Row),
-	ggml.Q8_0: eachRow(dotQ8_0Generic),
-	ggml.Q4_K: eachRow(dotQ4_KRow),
-	ggml.Q5_K: eachRow(dotQ5_KRow),
-	ggml.Q6_K: eachRow(dotQ6_KRow),
-}
-
-func eachRow(f func(w []byte, a *acts, i int) float32) rowKernel {
-	return func(w []byte, a *acts, i0, m int, out *[4]float32) {
-		for j := 0; j < m; j++ {
-			out[j] = f(w, a, i0+j)
-		}
-	}
+	ggml.F32:  dotF32Row,
+	ggml.F16:  dotF16Row,
+	ggml.BF16: dotBF16Row,
+	ggml.Q4_0: dotQ4_0Generic,
+	ggml.Q4_1: dotQ4_1Row,
+	ggml.Q5_0: dotQ5_0Row,
+	ggml.Q5_1: dotQ5_1Row,
+	ggml.Q8_0: dotQ8_0Generic,
+	ggml.Q4_K: dotQ4_KRow,
+	ggml.Q5_K: dotQ5_KRow,
+	ggml.Q6_K: dotQ6_KRow,
 }
 
 func dotF32Row(w []byte, a *acts, i int) float32 {
@@ -60,57 +60,72 @@ func dotBF16Row(w []byte, a *acts, i int) float32 {
 	return s
 }
 
-// hsum8 adds eight lane accumulators in the order the SIMD kernels do:
-// fold the high four lanes onto the low four, then two onto two, then one
-// onto one.
+// hsum8 adds eight accumulators in the order the SIMD kernels do: fold
+// the high four onto the low four, then two onto two, then one onto one.
 func hsum8(acc *[8]float32) float32 {
 	t0, t1, t2, t3 := acc[0]+acc[4], acc[1]+acc[5], acc[2]+acc[6], acc[3]+acc[7]
 	return (t0 + t2) + (t1 + t3)
 }
 
-// dotQ8_0Generic is the reference for the SIMD Q8_0 kernels, which it
-// matches bit for bit: per block, eight lanes each get the exact integer
-// dot product of four weights and four activations, scaled by the product
-// of the block scales and added to a per-lane float accumulator.
+// The Q8_0 and Q4_0 dot products are defined block by block: block b
+// contributes float32(s*float32(isum)), where isum is the exact integer dot
+// product of its 32 weight and activation quants and s = fp16(weight
+// scale)*(activation scale), rounded to float32; the terms are added, in
+// order, to accumulator b%8 of eight, and the accumulators are summed as
+// hsum8 does. No step is fused, so the SIMD kernels, which keep the eight
+// accumulators in the lanes of a vector (one lane per block for one row,
+// or one vector per b%8 with a lane per row for eight rows), compute
+// exactly the same.
+
+// dotQ8_0Generic is the reference for the SIMD Q8_0 kernels.
 func dotQ8_0Generic(w []byte, a *acts, i int) float32 {
 	nb := a.cols / 32
-	qs, ds := a.qs[i*a.cols:], a.d[i*nb:]
 	var acc [8]float32
-	for b := 0; b < nb; b++ {
-		blk := w[b*34 : b*34+34]
-		s := fp16ToF32(le16(blk)) * ds[b]
-		q, y := blk[2:34], qs[b*32:b*32+32]
-		for k := 0; k < 8; k++ {
-			sum := int32(int8(q[4*k]))*int32(y[4*k]) + int32(int8(q[4*k+1]))*int32(y[4*k+1]) +
-				int32(int8(q[4*k+2]))*int32(y[4*k+2]) + int32(int8(q[4*k+3]))*int32(y[4*k+3])
-			acc[k] += float32(s * float32(sum))
-		}
-	}
+	q8_0Blocks(w, a, i, 0, nb, &acc)
 	return hsum8(&acc)
 }
 
-// dotQ4_0Generic is the reference for the SIMD Q4_0 kernels, with the same
-// lane structure as dotQ8_0Generic (lane k covers elements 4k..4k+3).
+// q8_0Blocks adds blocks b0..b1-1 of row i's Q8_0 dot product to acc.
+func q8_0Blocks(w []byte, a *acts, i, b0, b1 int, acc *[8]float32) {
+	nb := a.cols / 32
+	qs, ds := a.qs[i*a.cols:(i+1)*a.cols], a.d[i*nb:(i+1)*nb]
+	for b := b0; b < b1; b++ {
+		blk := w[b*34 : b*34+34]
+		q, y := blk[2:34], qs[b*32:b*32+32]
+		var isum int32
+		for k := 0; k < 32; k += 4 {
+			isum += int32(int8(q[k]))*int32(y[k]) + int32(int8(q[k+1]))*int32(y[k+1]) +
+				int32(int8(q[k+2]))*int32(y[k+2]) + int32(int8(q[k+3]))*int32(y[k+3])
+		}
+		s := fp16ToF32(le16(blk)) * ds[b]
+		acc[b&7] += float32(s * float32(isum))
+	}
+}
+
+// dotQ4_0Generic is the reference for the SIMD Q4_0 kernels.
 func dotQ4_0Generic(w []byte, a *acts, i int) float32 {
 	nb := a.cols / 32
-	qs, ds := a.qs[i*a.cols:], a.d[i*nb:]
 	var acc [8]float32
-	var q [32]int32
-	for b := 0; b < nb; b++ {
-		blk := w[b*18 : b*18+18]
-		s := fp16ToF32(le16(blk)) * ds[b]
-		for j := 0; j < 16; j++ {
-			q[j] = int32(blk[2+j]&0xf) - 8
-			q[j+16] = int32(blk[2+j]>>4) - 8
-		}
-		y := qs[b*32 : b*32+32]
-		for k := 0; k < 8; k++ {
-			sum := q[4*k]*int32(y[4*k]) + q[4*k+1]*int32(y[4*k+1]) +
-				q[4*k+2]*int32(y[4*k+2]) + q[4*k+3]*int32(y[4*k+3])
-			acc[k] += float32(s * float32(sum))
-		}
-	}
+	q4_0Blocks(w, a, i, 0, nb, &acc)
 	return hsum8(&acc)
+}
+
+// q4_0Blocks adds blocks b0..b1-1 of row i's Q4_0 dot product to acc.
+func q4_0Blocks(w []byte, a *acts, i, b0, b1 int, acc *[8]float32) {
+	nb := a.cols / 32
+	qs, ds, ys := a.qs[i*a.cols:(i+1)*a.cols], a.d[i*nb:(i+1)*nb], a.ysum[i*nb:(i+1)*nb]
+	for b := b0; b < b1; b++ {
+		blk := w[b*18 : b*18+18]
+		q, y := blk[2:18], qs[b*32:b*32+32]
+		// sum (n-8)*y = sum n*y - 8*sum y, with n the unsigned nibbles.
+		var isum int32
+		for j := 0; j < 16; j++ {
+			isum += int32(q[j]&0xf)*int32(y[j]) + int32(q[j]>>4)*int32(y[j+16])
+		}
+		isum -= 8 * ys[b]
+		s := fp16ToF32(le16(blk)) * ds[b]
+		acc[b&7] += float32(s * float32(isum))
+	}
 }
 
 func dotQ4_1Row(w []byte, a *acts, i int) float32 {

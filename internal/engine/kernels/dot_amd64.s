@@ -1,230 +1,414 @@
 #include "textflag.h"
 
-// Integer dot products of one weight row with 8-bit quantized activations
-// (32-element blocks: int8 quants y, float32 scale d). Every kernel keeps
-// eight float32 lane accumulators: per block, lane k gets the exact int32
-// dot product of elements 4k..4k+3, converted to float, multiplied by
-// fp16(weight scale)*d (one rounding) and added (a second rounding; no FMA).
-// The lanes are summed at the end as hsum8 does. dot.go's generic kernels
-// compute exactly the same.
+// AVX2 Q8_0 and Q4_0 kernels, bit-identical to dot.go's dotQ8_0Generic
+// and dotQ4_0Generic: each block's exact integer sum is scaled by
+// fp16(weight scale)*(activation scale) (one rounding) and added (a second
+// rounding; no FMA) to accumulator b%8.
+//
+// The row kernels take eight blocks of one activation row at a time, with
+// one lane per block. The group kernels take one block at a time of eight
+// activation rows stored transposed (acts.tq), with one lane per row and
+// one accumulator register per b%8: the weight quants of one 4-byte group
+// are broadcast to all lanes and multiplied with that group of every row.
 
-// ONES16 sets Y15 to sixteen int16 ones (for VPMADDWD pair sums).
-#define ONES16 \
-	MOVL $0x00010001, AX \
-	VMOVD AX, X15 \
+// REDUCE8 sums the int32 lanes of each of Y0..Y7 into lane m of Y0 (m =
+// register number). Clobbers Y1, Y2, Y4, Y6.
+#define REDUCE8 \
+	VPHADDD Y1, Y0, Y0 \
+	VPHADDD Y3, Y2, Y2 \
+	VPHADDD Y5, Y4, Y4 \
+	VPHADDD Y7, Y6, Y6 \
+	VPHADDD Y2, Y0, Y0 \
+	VPHADDD Y6, Y4, Y4 \
+	VPERM2I128 $0x20, Y4, Y0, Y1 \
+	VPERM2I128 $0x31, Y4, Y0, Y2 \
+	VPADDD Y2, Y1, Y0
+
+// SCALES8 sets Y3 to the fp16 scales of the eight blocks at SI, SI+st, ...
+// SI+7*st (st = o1), as float32. Clobbers AX.
+#define SCALES8(o1, o2, o3, o4, o5, o6, o7) \
+	MOVWLZX (SI), AX \
+	VMOVD AX, X3 \
+	VPINSRW $1, o1(SI), X3, X3 \
+	VPINSRW $2, o2(SI), X3, X3 \
+	VPINSRW $3, o3(SI), X3, X3 \
+	VPINSRW $4, o4(SI), X3, X3 \
+	VPINSRW $5, o5(SI), X3, X3 \
+	VPINSRW $6, o6(SI), X3, X3 \
+	VPINSRW $7, o7(SI), X3, X3 \
+	VCVTPH2PS X3, Y3
+
+// ROWSTEP finishes eight blocks of one row: Y0 holds their integer sums;
+// scale them by fp16(weight scale)*(activation scale) and add them to the
+// accumulators in Y14.
+#define ROWSTEP(o1, o2, o3, o4, o5, o6, o7) \
+	VCVTDQ2PS Y0, Y0 \
+	SCALES8(o1, o2, o3, o4, o5, o6, o7) \
+	VMULPS (DX), Y3, Y3 \
+	VMULPS Y3, Y0, Y0 \
+	VADDPS Y0, Y14, Y14
+
+// FINISH8 stores at BX the sums of the accumulators Y8..Y15 in hsum8's
+// order: ((Y8+Y12)+(Y10+Y14)) + ((Y9+Y13)+(Y11+Y15)).
+#define FINISH8 \
+	VADDPS Y12, Y8, Y0 \
+	VADDPS Y13, Y9, Y1 \
+	VADDPS Y14, Y10, Y2 \
+	VADDPS Y15, Y11, Y3 \
+	VADDPS Y2, Y0, Y0 \
+	VADDPS Y3, Y1, Y1 \
+	VADDPS Y1, Y0, Y0 \
+	VMOVUPS Y0, (BX)
+
+// CORRECT(shift) subtracts (activation quant sums at R8) << shift from the
+// integer sums in Y0: the weights were offset by 1<<shift to be unsigned.
+#define CORRECT(shift) \
+	VMOVDQU (R8), Y1 \
+	VPSLLD $shift, Y1, Y1 \
+	VPSUBD Y1, Y0, Y0
+
+// GROUPSTEP finishes one block of eight rows: Y0 holds the rows' integer
+// sums; scale them by fp16(weight scale at SI)*(row scales at DX) and add
+// them to acc.
+#define GROUPSTEP(acc) \
+	VCVTDQ2PS Y0, Y0 \
+	VPBROADCASTW (SI), X2 \
+	VCVTPH2PS X2, Y2 \
+	VMULPS (DX), Y2, Y2 \
+	VMULPS Y2, Y0, Y0 \
+	VADDPS Y0, acc, acc
+
+#define Q8BLK(woff, yoff, r) \
+	VMOVDQU woff(SI), Y8 \
+	VPABSB Y8, Y9 \
+	VMOVDQU yoff(DI), r \
+	VPSIGNB Y8, r, r \
+	VPMADDUBSW r, Y9, r \
+	VPMADDWD Y15, r, r
+
+#define Q4BLK(woff, yoff, r) \
+	VMOVDQU woff(SI), X8 \
+	VPSRLW $4, X8, X9 \
+	VINSERTI128 $1, X9, Y8, Y8 \
+	VPAND Y13, Y8, Y8 \
+	VPMADDUBSW yoff(DI), Y8, r \
+	VPMADDWD Y15, r, r
+
+// func dotQ8_0AVX2(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
+// Weights times activations as |w| * (y with the sign of w), which VPMADDUBSW
+// cannot saturate as |y| <= 127.
+TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-48
+	MOVQ w+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ ysum+24(FP), R8
+	MOVQ ngroups+32(FP), CX
+	MOVQ acc+40(FP), BX
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
 	VPBROADCASTD X15, Y15
+	VMOVUPS (BX), Y14
 
-// HSUM8 sums the eight lanes of Y4 into X4's low float, as hsum8 does.
-#define HSUM8 \
-	VEXTRACTF128 $1, Y4, X5 \
-	VADDPS X5, X4, X4 \
-	VMOVHLPS X4, X4, X5 \
-	VADDPS X5, X4, X4 \
-	VMOVSHDUP X4, X5 \
-	VADDSS X5, X4, X4
-
-// HSUM8TO sums the lanes of Yacc into out+off(BX).
-#define HSUM8TO(acc, xacc, off) \
-	VEXTRACTF128 $1, acc, X9 \
-	VADDPS X9, xacc, xacc \
-	VMOVHLPS xacc, xacc, X9 \
-	VADDPS X9, xacc, xacc \
-	VMOVSHDUP xacc, X9 \
-	VADDSS X9, xacc, xacc \
-	VMOVSS xacc, off(BX)
-
-// func dotQ8_0AVX2(w *byte, y *int8, d *float32, nb int) float32
-TEXT ·dotQ8_0AVX2(SB), NOSPLIT, $0-36
-	MOVQ w+0(FP), SI
-	MOVQ y+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ nb+24(FP), CX
-	ONES16
-	VXORPS Y4, Y4, Y4
-
-q8loop:
-	VMOVDQU 2(SI), Y1          // weight quants
-	VMOVDQU (DI), Y2           // activation quants
-	VPABSB Y1, Y0              // |w|
-	VPSIGNB Y1, Y2, Y2         // y * sign(w)
-	VPMADDUBSW Y2, Y0, Y2      // pairwise |w|*y', int16 (no saturation: |y| <= 127)
-	VPMADDWD Y15, Y2, Y2       // int32 lanes of four products
-	VCVTDQ2PS Y2, Y2
-	MOVWLZX (SI), AX
-	VMOVD AX, X3
-	VCVTPH2PS X3, X3
-	VMULSS (DX), X3, X3        // fp16(dw) * d
-	VBROADCASTSS X3, Y3
-	VMULPS Y3, Y2, Y2
-	VADDPS Y2, Y4, Y4
-	ADDQ $34, SI
-	ADDQ $32, DI
-	ADDQ $4, DX
-	DECQ CX
-	JNZ q8loop
-
-	HSUM8
-	VMOVSS X4, ret+32(FP)
-	VZEROUPPER
-	RET
-
-// Per activation row j of the x4 kernels: quants at DI + j*ystride, scale
-// at DX + j*dstride. R9, R10, R11 = 1, 2, 3 * ystride; R12, R13 = 1, 3 * dstride.
-#define Q8ROW(yaddr, daddr, acc) \
-	VMOVDQU yaddr, Y2 \
-	VPSIGNB Y1, Y2, Y2 \
-	VPMADDUBSW Y2, Y0, Y2 \
-	VPMADDWD Y15, Y2, Y2 \
-	VCVTDQ2PS Y2, Y2 \
-	VMULSS daddr, X3, X8 \
-	VBROADCASTSS X8, Y8 \
-	VMULPS Y8, Y2, Y2 \
-	VADDPS Y2, acc, acc
-
-// func dotQ8_0x4AVX2(w *byte, y *int8, d *float32, nb, ystride, dstride int, out *[4]float32)
-TEXT ·dotQ8_0x4AVX2(SB), NOSPLIT, $0-56
-	MOVQ w+0(FP), SI
-	MOVQ y+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ nb+24(FP), CX
-	MOVQ ystride+32(FP), R9
-	MOVQ dstride+40(FP), R12
-	LEAQ (R9)(R9*1), R10
-	LEAQ (R10)(R9*1), R11
-	LEAQ (R12)(R12*2), R13
-	ONES16
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
-
-q8x4loop:
-	VMOVDQU 2(SI), Y1
-	VPABSB Y1, Y0
-	MOVWLZX (SI), AX
-	VMOVD AX, X3
-	VCVTPH2PS X3, X3
-	Q8ROW((DI), (DX), Y4)
-	Q8ROW((DI)(R9*1), (DX)(R12*1), Y5)
-	Q8ROW((DI)(R10*1), (DX)(R12*2), Y6)
-	Q8ROW((DI)(R11*1), (DX)(R13*1), Y7)
-	ADDQ $34, SI
-	ADDQ $32, DI
-	ADDQ $4, DX
-	DECQ CX
-	JNZ q8x4loop
-
-	MOVQ out+48(FP), BX
-	HSUM8TO(Y4, X4, 0)
-	HSUM8TO(Y5, X5, 4)
-	HSUM8TO(Y6, X6, 8)
-	HSUM8TO(Y7, X7, 12)
-	VZEROUPPER
-	RET
-
-// NIBBLES loads the 16 quant bytes of a Q4_0 block at SI into Y0 as 32
-// unsigned nibbles in element order (low nibbles, then high nibbles).
-// Y14 holds 0x0f bytes.
-#define NIBBLES \
-	VMOVDQU 2(SI), X0 \
-	VPSRLW $4, X0, X1 \
-	VINSERTI128 $1, X1, Y0, Y0 \
-	VPAND Y14, Y0, Y0
-
-#define MASK0F \
-	MOVL $0x0f0f0f0f, AX \
-	VMOVD AX, X14 \
-	VPBROADCASTD X14, Y14
-
-// func dotQ4_0AVX2(w *byte, y *int8, d *float32, neg *int32, nb int) float32
-// neg holds, per block and lane, -8 times the lane's activation sum, so
-// that adding it to the unsigned-nibble products gives the products with
-// the nibbles minus 8, exactly.
-TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-44
-	MOVQ w+0(FP), SI
-	MOVQ y+8(FP), DI
-	MOVQ d+16(FP), DX
-	MOVQ neg+24(FP), R8
-	MOVQ nb+32(FP), CX
-	ONES16
-	MASK0F
-	VXORPS Y4, Y4, Y4
-
-q4loop:
-	NIBBLES
-	VPMADDUBSW (DI), Y0, Y2
-	VPMADDWD Y15, Y2, Y2
-	VPADDD (R8), Y2, Y2
-	VCVTDQ2PS Y2, Y2
-	MOVWLZX (SI), AX
-	VMOVD AX, X3
-	VCVTPH2PS X3, X3
-	VMULSS (DX), X3, X3
-	VBROADCASTSS X3, Y3
-	VMULPS Y3, Y2, Y2
-	VADDPS Y2, Y4, Y4
-	ADDQ $18, SI
-	ADDQ $32, DI
+dotQ8_0AVX2loop:
+	Q8BLK(2, 0, Y0)
+	Q8BLK(36, 32, Y1)
+	Q8BLK(70, 64, Y2)
+	Q8BLK(104, 96, Y3)
+	Q8BLK(138, 128, Y4)
+	Q8BLK(172, 160, Y5)
+	Q8BLK(206, 192, Y6)
+	Q8BLK(240, 224, Y7)
+	REDUCE8
+	ROWSTEP(34, 68, 102, 136, 170, 204, 238)
+	ADDQ $272, SI
+	ADDQ $256, DI
+	ADDQ $32, DX
 	ADDQ $32, R8
-	ADDQ $4, DX
 	DECQ CX
-	JNZ q4loop
-
-	HSUM8
-	VMOVSS X4, ret+40(FP)
+	JNZ dotQ8_0AVX2loop
+	VMOVUPS Y14, (BX)
 	VZEROUPPER
 	RET
 
-#define Q4ROW(yaddr, naddr, daddr, acc) \
-	VPMADDUBSW yaddr, Y0, Y2 \
-	VPMADDWD Y15, Y2, Y2 \
-	VPADDD naddr, Y2, Y2 \
-	VCVTDQ2PS Y2, Y2 \
-	VMULSS daddr, X3, X8 \
-	VBROADCASTSS X8, Y8 \
-	VMULPS Y8, Y2, Y2 \
-	VADDPS Y2, acc, acc
-
-// func dotQ4_0x4AVX2(w *byte, y *int8, d *float32, neg *int32, nb, ystride, dstride int, out *[4]float32)
-// The neg rows have the same stride in bytes as the quant rows.
-TEXT ·dotQ4_0x4AVX2(SB), NOSPLIT, $0-64
+// func dotQ4_0AVX2(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
+// The nibbles are used unsigned (n = q+8) and 8*sum(y) is subtracted.
+TEXT ·dotQ4_0AVX2(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
 	MOVQ y+8(FP), DI
 	MOVQ d+16(FP), DX
-	MOVQ neg+24(FP), R8
-	MOVQ nb+32(FP), CX
-	MOVQ ystride+40(FP), R9
-	MOVQ dstride+48(FP), R12
-	LEAQ (R9)(R9*1), R10
-	LEAQ (R10)(R9*1), R11
-	LEAQ (R12)(R12*2), R13
-	ONES16
-	MASK0F
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
+	MOVQ ysum+24(FP), R8
+	MOVQ ngroups+32(FP), CX
+	MOVQ acc+40(FP), BX
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	VMOVUPS (BX), Y14
 
-q4x4loop:
-	NIBBLES
-	MOVWLZX (SI), AX
-	VMOVD AX, X3
-	VCVTPH2PS X3, X3
-	Q4ROW((DI), (R8), (DX), Y4)
-	Q4ROW((DI)(R9*1), (R8)(R9*1), (DX)(R12*1), Y5)
-	Q4ROW((DI)(R10*1), (R8)(R10*1), (DX)(R12*2), Y6)
-	Q4ROW((DI)(R11*1), (R8)(R11*1), (DX)(R13*1), Y7)
-	ADDQ $18, SI
-	ADDQ $32, DI
+dotQ4_0AVX2loop:
+	Q4BLK(2, 0, Y0)
+	Q4BLK(20, 32, Y1)
+	Q4BLK(38, 64, Y2)
+	Q4BLK(56, 96, Y3)
+	Q4BLK(74, 128, Y4)
+	Q4BLK(92, 160, Y5)
+	Q4BLK(110, 192, Y6)
+	Q4BLK(128, 224, Y7)
+	REDUCE8
+	CORRECT(3)
+	ROWSTEP(18, 36, 54, 72, 90, 108, 126)
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $32, DX
 	ADDQ $32, R8
-	ADDQ $4, DX
 	DECQ CX
-	JNZ q4x4loop
+	JNZ dotQ4_0AVX2loop
+	VMOVUPS Y14, (BX)
+	VZEROUPPER
+	RET
 
-	MOVQ out+56(FP), BX
-	HSUM8TO(Y4, X4, 0)
-	HSUM8TO(Y5, X5, 4)
-	HSUM8TO(Y6, X6, 8)
-	HSUM8TO(Y7, X7, 12)
+#define Q8GBLK(acc) \
+	VPXOR Y0, Y0, Y0 \
+	VPXOR Y1, Y1, Y1 \
+	VPBROADCASTD 2(SI), Y2 \
+	VPABSB Y2, Y3 \
+	VMOVDQU 0(DI), Y4 \
+	VPSIGNB Y2, Y4, Y4 \
+	VPMADDUBSW Y4, Y3, Y4 \
+	VPMADDWD Y7, Y4, Y4 \
+	VPADDD Y4, Y0, Y0 \
+	VPBROADCASTD 6(SI), Y2 \
+	VPABSB Y2, Y3 \
+	VMOVDQU 32(DI), Y4 \
+	VPSIGNB Y2, Y4, Y4 \
+	VPMADDUBSW Y4, Y3, Y4 \
+	VPMADDWD Y7, Y4, Y4 \
+	VPADDD Y4, Y1, Y1 \
+	VPBROADCASTD 10(SI), Y2 \
+	VPABSB Y2, Y3 \
+	VMOVDQU 64(DI), Y4 \
+	VPSIGNB Y2, Y4, Y4 \
+	VPMADDUBSW Y4, Y3, Y4 \
+	VPMADDWD Y7, Y4, Y4 \
+	VPADDD Y4, Y0, Y0 \
+	VPBROADCASTD 14(SI), Y2 \
+	VPABSB Y2, Y3 \
+	VMOVDQU 96(DI), Y4 \
+	VPSIGNB Y2, Y4, Y4 \
+	VPMADDUBSW Y4, Y3, Y4 \
+	VPMADDWD Y7, Y4, Y4 \
+	VPADDD Y4, Y1, Y1 \
+	VPBROADCASTD 18(SI), Y2 \
+	VPABSB Y2, Y3 \
+	VMOVDQU 128(DI), Y4 \
+	VPSIGNB Y2, Y4, Y4 \
+	VPMADDUBSW Y4, Y3, Y4 \
+	VPMADDWD Y7, Y4, Y4 \
+	VPADDD Y4, Y0, Y0 \
+	VPBROADCASTD 22(SI), Y2 \
+	VPABSB Y2, Y3 \
+	VMOVDQU 160(DI), Y4 \
+	VPSIGNB Y2, Y4, Y4 \
+	VPMADDUBSW Y4, Y3, Y4 \
+	VPMADDWD Y7, Y4, Y4 \
+	VPADDD Y4, Y1, Y1 \
+	VPBROADCASTD 26(SI), Y2 \
+	VPABSB Y2, Y3 \
+	VMOVDQU 192(DI), Y4 \
+	VPSIGNB Y2, Y4, Y4 \
+	VPMADDUBSW Y4, Y3, Y4 \
+	VPMADDWD Y7, Y4, Y4 \
+	VPADDD Y4, Y0, Y0 \
+	VPBROADCASTD 30(SI), Y2 \
+	VPABSB Y2, Y3 \
+	VMOVDQU 224(DI), Y4 \
+	VPSIGNB Y2, Y4, Y4 \
+	VPMADDUBSW Y4, Y3, Y4 \
+	VPMADDWD Y7, Y4, Y4 \
+	VPADDD Y4, Y1, Y1 \
+	VPADDD Y1, Y0, Y0 \
+	GROUPSTEP(acc) \
+	ADDQ $34, SI \
+	ADDQ $256, DI \
+	ADDQ $32, DX \
+	ADDQ $32, R8
+
+#define Q4GBLK(acc) \
+	VPXOR Y0, Y0, Y0 \
+	VPXOR Y1, Y1, Y1 \
+	VPBROADCASTD 2(SI), Y2 \
+	VPAND Y6, Y2, Y3 \
+	VPSRLW $4, Y2, Y2 \
+	VPAND Y6, Y2, Y2 \
+	VPMADDUBSW 0(DI), Y3, Y3 \
+	VPMADDWD Y7, Y3, Y3 \
+	VPADDD Y3, Y0, Y0 \
+	VPMADDUBSW 128(DI), Y2, Y2 \
+	VPMADDWD Y7, Y2, Y2 \
+	VPADDD Y2, Y1, Y1 \
+	VPBROADCASTD 6(SI), Y2 \
+	VPAND Y6, Y2, Y3 \
+	VPSRLW $4, Y2, Y2 \
+	VPAND Y6, Y2, Y2 \
+	VPMADDUBSW 32(DI), Y3, Y3 \
+	VPMADDWD Y7, Y3, Y3 \
+	VPADDD Y3, Y0, Y0 \
+	VPMADDUBSW 160(DI), Y2, Y2 \
+	VPMADDWD Y7, Y2, Y2 \
+	VPADDD Y2, Y1, Y1 \
+	VPBROADCASTD 10(SI), Y2 \
+	VPAND Y6, Y2, Y3 \
+	VPSRLW $4, Y2, Y2 \
+	VPAND Y6, Y2, Y2 \
+	VPMADDUBSW 64(DI), Y3, Y3 \
+	VPMADDWD Y7, Y3, Y3 \
+	VPADDD Y3, Y0, Y0 \
+	VPMADDUBSW 192(DI), Y2, Y2 \
+	VPMADDWD Y7, Y2, Y2 \
+	VPADDD Y2, Y1, Y1 \
+	VPBROADCASTD 14(SI), Y2 \
+	VPAND Y6, Y2, Y3 \
+	VPSRLW $4, Y2, Y2 \
+	VPAND Y6, Y2, Y2 \
+	VPMADDUBSW 96(DI), Y3, Y3 \
+	VPMADDWD Y7, Y3, Y3 \
+	VPADDD Y3, Y0, Y0 \
+	VPMADDUBSW 224(DI), Y2, Y2 \
+	VPMADDWD Y7, Y2, Y2 \
+	VPADDD Y2, Y1, Y1 \
+	VPADDD Y1, Y0, Y0 \
+	VMOVDQU (R8), Y2 \
+	VPSLLD $3, Y2, Y2 \
+	VPSUBD Y2, Y0, Y0 \
+	GROUPSTEP(acc) \
+	ADDQ $18, SI \
+	ADDQ $256, DI \
+	ADDQ $32, DX \
+	ADDQ $32, R8
+
+// func dotQ8_0x8AVX2(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
+// ysum is not used.
+TEXT ·dotQ8_0x8AVX2(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ t+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ ysum+24(FP), R8
+	MOVQ nb+32(FP), CX
+	MOVQ acc+40(FP), BX
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	VMOVUPS 0(BX), Y8
+	VMOVUPS 32(BX), Y9
+	VMOVUPS 64(BX), Y10
+	VMOVUPS 96(BX), Y11
+	VMOVUPS 128(BX), Y12
+	VMOVUPS 160(BX), Y13
+	VMOVUPS 192(BX), Y14
+	VMOVUPS 224(BX), Y15
+
+dotQ8_0x8AVX2loop:
+	Q8GBLK(Y8)
+	DECQ CX
+	JZ dotQ8_0x8AVX2done
+	Q8GBLK(Y9)
+	DECQ CX
+	JZ dotQ8_0x8AVX2done
+	Q8GBLK(Y10)
+	DECQ CX
+	JZ dotQ8_0x8AVX2done
+	Q8GBLK(Y11)
+	DECQ CX
+	JZ dotQ8_0x8AVX2done
+	Q8GBLK(Y12)
+	DECQ CX
+	JZ dotQ8_0x8AVX2done
+	Q8GBLK(Y13)
+	DECQ CX
+	JZ dotQ8_0x8AVX2done
+	Q8GBLK(Y14)
+	DECQ CX
+	JZ dotQ8_0x8AVX2done
+	Q8GBLK(Y15)
+	DECQ CX
+	JNZ dotQ8_0x8AVX2loop
+
+dotQ8_0x8AVX2done:
+	VMOVUPS Y8, 0(BX)
+	VMOVUPS Y9, 32(BX)
+	VMOVUPS Y10, 64(BX)
+	VMOVUPS Y11, 96(BX)
+	VMOVUPS Y12, 128(BX)
+	VMOVUPS Y13, 160(BX)
+	VMOVUPS Y14, 192(BX)
+	VMOVUPS Y15, 224(BX)
+	MOVQ res+48(FP), BX
+	FINISH8
+	VZEROUPPER
+	RET
+
+// func dotQ4_0x8AVX2(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
+// Unsigned nibbles; 8*sum(y) is subtracted.
+TEXT ·dotQ4_0x8AVX2(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ t+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ ysum+24(FP), R8
+	MOVQ nb+32(FP), CX
+	MOVQ acc+40(FP), BX
+	MOVL $0x00010001, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X6
+	VPBROADCASTD X6, Y6
+	VMOVUPS 0(BX), Y8
+	VMOVUPS 32(BX), Y9
+	VMOVUPS 64(BX), Y10
+	VMOVUPS 96(BX), Y11
+	VMOVUPS 128(BX), Y12
+	VMOVUPS 160(BX), Y13
+	VMOVUPS 192(BX), Y14
+	VMOVUPS 224(BX), Y15
+
+dotQ4_0x8AVX2loop:
+	Q4GBLK(Y8)
+	DECQ CX
+	JZ dotQ4_0x8AVX2done
+	Q4GBLK(Y9)
+	DECQ CX
+	JZ dotQ4_0x8AVX2done
+	Q4GBLK(Y10)
+	DECQ CX
+	JZ dotQ4_0x8AVX2done
+	Q4GBLK(Y11)
+	DECQ CX
+	JZ dotQ4_0x8AVX2done
+	Q4GBLK(Y12)
+	DECQ CX
+	JZ dotQ4_0x8AVX2done
+	Q4GBLK(Y13)
+	DECQ CX
+	JZ dotQ4_0x8AVX2done
+	Q4GBLK(Y14)
+	DECQ CX
+	JZ dotQ4_0x8AVX2done
+	Q4GBLK(Y15)
+	DECQ CX
+	JNZ dotQ4_0x8AVX2loop
+
+dotQ4_0x8AVX2done:
+	VMOVUPS Y8, 0(BX)
+	VMOVUPS Y9, 32(BX)
+	VMOVUPS Y10, 64(BX)
+	VMOVUPS Y11, 96(BX)
+	VMOVUPS Y12, 128(BX)
+	VMOVUPS Y13, 160(BX)
+	VMOVUPS Y14, 192(BX)
+	VMOVUPS Y15, 224(BX)
+	MOVQ res+48(FP), BX
+	FINISH8
 	VZEROUPPER
 	RET

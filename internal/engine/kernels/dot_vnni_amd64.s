@@ -3,170 +3,341 @@
 // AVX-512 VNNI (256-bit, AVX512VL) versions of the kernels in
 // dot_amd64.s, with the same arithmetic and so the same results. VPDPBUSD
 // multiplies unsigned by signed bytes; the weights are made unsigned by an
-// offset (Q8_0: w+128 via XOR 0x80; Q4_0: the raw nibbles, w+8) and each
-// lane's accumulator starts at -offset * (sum of the lane's activations),
-// read from neg, which makes every lane sum exact.
+// offset (Q8_0: w+128 via XOR 0x80; Q4_0: the raw nibbles, w+8) and
+// offset*sum(y) is subtracted from each block's sum, which keeps it exact.
 
-// SCALE sets all lanes of Y3 to fp16(weight scale at SI).
-#define SCALE \
-	VPBROADCASTW (SI), X3 \
+// REDUCE8 sums the int32 lanes of each of Y0..Y7 into lane m of Y0 (m =
+// register number). Clobbers Y1, Y2, Y4, Y6.
+#define REDUCE8 \
+	VPHADDD Y1, Y0, Y0 \
+	VPHADDD Y3, Y2, Y2 \
+	VPHADDD Y5, Y4, Y4 \
+	VPHADDD Y7, Y6, Y6 \
+	VPHADDD Y2, Y0, Y0 \
+	VPHADDD Y6, Y4, Y4 \
+	VPERM2I128 $0x20, Y4, Y0, Y1 \
+	VPERM2I128 $0x31, Y4, Y0, Y2 \
+	VPADDD Y2, Y1, Y0
+
+// SCALES8 sets Y3 to the fp16 scales of the eight blocks at SI, SI+st, ...
+// SI+7*st (st = o1), as float32. Clobbers AX.
+#define SCALES8(o1, o2, o3, o4, o5, o6, o7) \
+	MOVWLZX (SI), AX \
+	VMOVD AX, X3 \
+	VPINSRW $1, o1(SI), X3, X3 \
+	VPINSRW $2, o2(SI), X3, X3 \
+	VPINSRW $3, o3(SI), X3, X3 \
+	VPINSRW $4, o4(SI), X3, X3 \
+	VPINSRW $5, o5(SI), X3, X3 \
+	VPINSRW $6, o6(SI), X3, X3 \
+	VPINSRW $7, o7(SI), X3, X3 \
 	VCVTPH2PS X3, Y3
 
-#define HSUM8TO(acc, xacc, off) \
-	VEXTRACTF128 $1, acc, X9 \
-	VADDPS X9, xacc, xacc \
-	VMOVHLPS xacc, xacc, X9 \
-	VADDPS X9, xacc, xacc \
-	VMOVSHDUP xacc, X9 \
-	VADDSS X9, xacc, xacc \
-	VMOVSS xacc, off(BX)
+// ROWSTEP finishes eight blocks of one row: Y0 holds their integer sums;
+// scale them by fp16(weight scale)*(activation scale) and add them to the
+// accumulators in Y14.
+#define ROWSTEP(o1, o2, o3, o4, o5, o6, o7) \
+	VCVTDQ2PS Y0, Y0 \
+	SCALES8(o1, o2, o3, o4, o5, o6, o7) \
+	VMULPS (DX), Y3, Y3 \
+	VMULPS Y3, Y0, Y0 \
+	VADDPS Y0, Y14, Y14
 
-// ROW accumulates one activation row: quants at yaddr, neg at naddr, scale
-// at daddr, weights (unsigned) in Y0, weight scale in Y3.
-#define ROW(yaddr, naddr, daddr, acc) \
-	VMOVDQU naddr, Y2 \
-	VPDPBUSD yaddr, Y0, Y2 \
-	VCVTDQ2PS Y2, Y2 \
-	VMULPS.BCST daddr, Y3, Y8 \
-	VMULPS Y8, Y2, Y2 \
-	VADDPS Y2, acc, acc
+// FINISH8 stores at BX the sums of the accumulators Y8..Y15 in hsum8's
+// order: ((Y8+Y12)+(Y10+Y14)) + ((Y9+Y13)+(Y11+Y15)).
+#define FINISH8 \
+	VADDPS Y12, Y8, Y0 \
+	VADDPS Y13, Y9, Y1 \
+	VADDPS Y14, Y10, Y2 \
+	VADDPS Y15, Y11, Y3 \
+	VADDPS Y2, Y0, Y0 \
+	VADDPS Y3, Y1, Y1 \
+	VADDPS Y1, Y0, Y0 \
+	VMOVUPS Y0, (BX)
 
-#define MASK80 \
-	MOVL $0x80808080, AX \
-	VMOVD AX, X14 \
-	VPBROADCASTD X14, Y14
+// CORRECT(shift) subtracts (activation quant sums at R8) << shift from the
+// integer sums in Y0: the weights were offset by 1<<shift to be unsigned.
+#define CORRECT(shift) \
+	VMOVDQU (R8), Y1 \
+	VPSLLD $shift, Y1, Y1 \
+	VPSUBD Y1, Y0, Y0
 
-#define MASK0F \
-	MOVL $0x0f0f0f0f, AX \
-	VMOVD AX, X14 \
-	VPBROADCASTD X14, Y14
+// GROUPSTEP finishes one block of eight rows: Y0 holds the rows' integer
+// sums; scale them by fp16(weight scale at SI)*(row scales at DX) and add
+// them to acc.
+#define GROUPSTEP(acc) \
+	VCVTDQ2PS Y0, Y0 \
+	VPBROADCASTW (SI), X2 \
+	VCVTPH2PS X2, Y2 \
+	VMULPS (DX), Y2, Y2 \
+	VMULPS Y2, Y0, Y0 \
+	VADDPS Y0, acc, acc
 
-#define Q8W \
-	VPXOR 2(SI), Y14, Y0
+#define Q8BLKV(woff, yoff, r) \
+	VPXOR woff(SI), Y13, Y8 \
+	VPXOR r, r, r \
+	VPDPBUSD yoff(DI), Y8, r
 
-#define Q4W \
-	VMOVDQU 2(SI), X0 \
-	VPSRLW $4, X0, X1 \
-	VINSERTI128 $1, X1, Y0, Y0 \
-	VPAND Y14, Y0, Y0
+#define Q4BLKV(woff, yoff, r) \
+	VMOVDQU woff(SI), X8 \
+	VPSRLW $4, X8, X9 \
+	VINSERTI128 $1, X9, Y8, Y8 \
+	VPAND Y13, Y8, Y8 \
+	VPXOR r, r, r \
+	VPDPBUSD yoff(DI), Y8, r
 
-// X4PROLOGUE loads the arguments of the x4 kernels. Per activation row j:
-// quants at DI + j*ystride, neg at R8 + j*ystride (same stride in bytes),
-// scale at DX + j*dstride. R9, R10, R11 = 1, 2, 3 * ystride; R12, R13 = 1,
-// 3 * dstride.
-#define X4PROLOGUE \
-	MOVQ w+0(FP), SI \
-	MOVQ y+8(FP), DI \
-	MOVQ d+16(FP), DX \
-	MOVQ neg+24(FP), R8 \
-	MOVQ nb+32(FP), CX \
-	MOVQ ystride+40(FP), R9 \
-	MOVQ dstride+48(FP), R12 \
-	LEAQ (R9)(R9*1), R10 \
-	LEAQ (R10)(R9*1), R11 \
-	LEAQ (R12)(R12*2), R13 \
-	VXORPS Y4, Y4, Y4 \
-	VXORPS Y5, Y5, Y5 \
-	VXORPS Y6, Y6, Y6 \
-	VXORPS Y7, Y7, Y7
-
-#define X4ROWS \
-	ROW((DI), (R8), (DX), Y4) \
-	ROW((DI)(R9*1), (R8)(R9*1), (DX)(R12*1), Y5) \
-	ROW((DI)(R10*1), (R8)(R10*1), (DX)(R12*2), Y6) \
-	ROW((DI)(R11*1), (R8)(R11*1), (DX)(R13*1), Y7)
-
-#define X4EPILOGUE \
-	MOVQ out+56(FP), BX \
-	HSUM8TO(Y4, X4, 0) \
-	HSUM8TO(Y5, X5, 4) \
-	HSUM8TO(Y6, X6, 8) \
-	HSUM8TO(Y7, X7, 12) \
-	VZEROUPPER \
-	RET
-
-// func dotQ8_0VNNI(w *byte, y *int8, d *float32, neg *int32, nb int) float32
-TEXT ·dotQ8_0VNNI(SB), NOSPLIT, $0-44
+// func dotQ8_0VNNI(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
+TEXT ·dotQ8_0VNNI(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
 	MOVQ y+8(FP), DI
 	MOVQ d+16(FP), DX
-	MOVQ neg+24(FP), R8
-	MOVQ nb+32(FP), CX
-	MASK80
-	VXORPS Y4, Y4, Y4
+	MOVQ ysum+24(FP), R8
+	MOVQ ngroups+32(FP), CX
+	MOVQ acc+40(FP), BX
+	MOVL $0x80808080, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	VMOVUPS (BX), Y14
 
-q8loop:
-	Q8W
-	SCALE
-	ROW((DI), (R8), (DX), Y4)
-	ADDQ $34, SI
-	ADDQ $32, DI
+dotQ8_0VNNIloop:
+	Q8BLKV(2, 0, Y0)
+	Q8BLKV(36, 32, Y1)
+	Q8BLKV(70, 64, Y2)
+	Q8BLKV(104, 96, Y3)
+	Q8BLKV(138, 128, Y4)
+	Q8BLKV(172, 160, Y5)
+	Q8BLKV(206, 192, Y6)
+	Q8BLKV(240, 224, Y7)
+	REDUCE8
+	CORRECT(7)
+	ROWSTEP(34, 68, 102, 136, 170, 204, 238)
+	ADDQ $272, SI
+	ADDQ $256, DI
+	ADDQ $32, DX
 	ADDQ $32, R8
-	ADDQ $4, DX
 	DECQ CX
-	JNZ q8loop
-
-	LEAQ ret+40(FP), BX
-	HSUM8TO(Y4, X4, 0)
+	JNZ dotQ8_0VNNIloop
+	VMOVUPS Y14, (BX)
 	VZEROUPPER
 	RET
 
-// func dotQ4_0VNNI(w *byte, y *int8, d *float32, neg *int32, nb int) float32
-TEXT ·dotQ4_0VNNI(SB), NOSPLIT, $0-44
+// func dotQ4_0VNNI(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
+TEXT ·dotQ4_0VNNI(SB), NOSPLIT, $0-48
 	MOVQ w+0(FP), SI
 	MOVQ y+8(FP), DI
 	MOVQ d+16(FP), DX
-	MOVQ neg+24(FP), R8
-	MOVQ nb+32(FP), CX
-	MASK0F
-	VXORPS Y4, Y4, Y4
+	MOVQ ysum+24(FP), R8
+	MOVQ ngroups+32(FP), CX
+	MOVQ acc+40(FP), BX
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	VMOVUPS (BX), Y14
 
-q4loop:
-	Q4W
-	SCALE
-	ROW((DI), (R8), (DX), Y4)
-	ADDQ $18, SI
-	ADDQ $32, DI
+dotQ4_0VNNIloop:
+	Q4BLKV(2, 0, Y0)
+	Q4BLKV(20, 32, Y1)
+	Q4BLKV(38, 64, Y2)
+	Q4BLKV(56, 96, Y3)
+	Q4BLKV(74, 128, Y4)
+	Q4BLKV(92, 160, Y5)
+	Q4BLKV(110, 192, Y6)
+	Q4BLKV(128, 224, Y7)
+	REDUCE8
+	CORRECT(3)
+	ROWSTEP(18, 36, 54, 72, 90, 108, 126)
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $32, DX
 	ADDQ $32, R8
-	ADDQ $4, DX
 	DECQ CX
-	JNZ q4loop
-
-	LEAQ ret+40(FP), BX
-	HSUM8TO(Y4, X4, 0)
+	JNZ dotQ4_0VNNIloop
+	VMOVUPS Y14, (BX)
 	VZEROUPPER
 	RET
 
-// func dotQ8_0x4VNNI(w *byte, y *int8, d *float32, neg *int32, nb, ystride, dstride int, out *[4]float32)
-TEXT ·dotQ8_0x4VNNI(SB), NOSPLIT, $0-64
-	X4PROLOGUE
-	MASK80
-
-q8x4loop:
-	Q8W
-	SCALE
-	X4ROWS
-	ADDQ $34, SI
-	ADDQ $32, DI
+#define Q8GBLKV(acc) \
+	VPXOR Y0, Y0, Y0 \
+	VPXOR Y1, Y1, Y1 \
+	VPXORD.BCST 2(SI), Y7, Y2 \
+	VPDPBUSD 0(DI), Y2, Y0 \
+	VPXORD.BCST 6(SI), Y7, Y3 \
+	VPDPBUSD 32(DI), Y3, Y1 \
+	VPXORD.BCST 10(SI), Y7, Y2 \
+	VPDPBUSD 64(DI), Y2, Y0 \
+	VPXORD.BCST 14(SI), Y7, Y3 \
+	VPDPBUSD 96(DI), Y3, Y1 \
+	VPXORD.BCST 18(SI), Y7, Y2 \
+	VPDPBUSD 128(DI), Y2, Y0 \
+	VPXORD.BCST 22(SI), Y7, Y3 \
+	VPDPBUSD 160(DI), Y3, Y1 \
+	VPXORD.BCST 26(SI), Y7, Y2 \
+	VPDPBUSD 192(DI), Y2, Y0 \
+	VPXORD.BCST 30(SI), Y7, Y3 \
+	VPDPBUSD 224(DI), Y3, Y1 \
+	VPADDD Y1, Y0, Y0 \
+	VMOVDQU (R8), Y2 \
+	VPSLLD $7, Y2, Y2 \
+	VPSUBD Y2, Y0, Y0 \
+	GROUPSTEP(acc) \
+	ADDQ $34, SI \
+	ADDQ $256, DI \
+	ADDQ $32, DX \
 	ADDQ $32, R8
-	ADDQ $4, DX
-	DECQ CX
-	JNZ q8x4loop
-	X4EPILOGUE
 
-// func dotQ4_0x4VNNI(w *byte, y *int8, d *float32, neg *int32, nb, ystride, dstride int, out *[4]float32)
-TEXT ·dotQ4_0x4VNNI(SB), NOSPLIT, $0-64
-	X4PROLOGUE
-	MASK0F
-
-q4x4loop:
-	Q4W
-	SCALE
-	X4ROWS
-	ADDQ $18, SI
-	ADDQ $32, DI
+#define Q4GBLKV(acc) \
+	VPXOR Y0, Y0, Y0 \
+	VPXOR Y1, Y1, Y1 \
+	VPBROADCASTD 2(SI), Y2 \
+	VPAND Y7, Y2, Y3 \
+	VPSRLW $4, Y2, Y2 \
+	VPAND Y7, Y2, Y2 \
+	VPDPBUSD 0(DI), Y3, Y0 \
+	VPDPBUSD 128(DI), Y2, Y1 \
+	VPBROADCASTD 6(SI), Y2 \
+	VPAND Y7, Y2, Y3 \
+	VPSRLW $4, Y2, Y2 \
+	VPAND Y7, Y2, Y2 \
+	VPDPBUSD 32(DI), Y3, Y0 \
+	VPDPBUSD 160(DI), Y2, Y1 \
+	VPBROADCASTD 10(SI), Y2 \
+	VPAND Y7, Y2, Y3 \
+	VPSRLW $4, Y2, Y2 \
+	VPAND Y7, Y2, Y2 \
+	VPDPBUSD 64(DI), Y3, Y0 \
+	VPDPBUSD 192(DI), Y2, Y1 \
+	VPBROADCASTD 14(SI), Y2 \
+	VPAND Y7, Y2, Y3 \
+	VPSRLW $4, Y2, Y2 \
+	VPAND Y7, Y2, Y2 \
+	VPDPBUSD 96(DI), Y3, Y0 \
+	VPDPBUSD 224(DI), Y2, Y1 \
+	VPADDD Y1, Y0, Y0 \
+	VMOVDQU (R8), Y2 \
+	VPSLLD $3, Y2, Y2 \
+	VPSUBD Y2, Y0, Y0 \
+	GROUPSTEP(acc) \
+	ADDQ $18, SI \
+	ADDQ $256, DI \
+	ADDQ $32, DX \
 	ADDQ $32, R8
-	ADDQ $4, DX
+
+// func dotQ8_0x8VNNI(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
+TEXT ·dotQ8_0x8VNNI(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ t+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ ysum+24(FP), R8
+	MOVQ nb+32(FP), CX
+	MOVQ acc+40(FP), BX
+	MOVL $0x80808080, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	VMOVUPS 0(BX), Y8
+	VMOVUPS 32(BX), Y9
+	VMOVUPS 64(BX), Y10
+	VMOVUPS 96(BX), Y11
+	VMOVUPS 128(BX), Y12
+	VMOVUPS 160(BX), Y13
+	VMOVUPS 192(BX), Y14
+	VMOVUPS 224(BX), Y15
+
+dotQ8_0x8VNNIloop:
+	Q8GBLKV(Y8)
 	DECQ CX
-	JNZ q4x4loop
-	X4EPILOGUE
+	JZ dotQ8_0x8VNNIdone
+	Q8GBLKV(Y9)
+	DECQ CX
+	JZ dotQ8_0x8VNNIdone
+	Q8GBLKV(Y10)
+	DECQ CX
+	JZ dotQ8_0x8VNNIdone
+	Q8GBLKV(Y11)
+	DECQ CX
+	JZ dotQ8_0x8VNNIdone
+	Q8GBLKV(Y12)
+	DECQ CX
+	JZ dotQ8_0x8VNNIdone
+	Q8GBLKV(Y13)
+	DECQ CX
+	JZ dotQ8_0x8VNNIdone
+	Q8GBLKV(Y14)
+	DECQ CX
+	JZ dotQ8_0x8VNNIdone
+	Q8GBLKV(Y15)
+	DECQ CX
+	JNZ dotQ8_0x8VNNIloop
+
+dotQ8_0x8VNNIdone:
+	VMOVUPS Y8, 0(BX)
+	VMOVUPS Y9, 32(BX)
+	VMOVUPS Y10, 64(BX)
+	VMOVUPS Y11, 96(BX)
+	VMOVUPS Y12, 128(BX)
+	VMOVUPS Y13, 160(BX)
+	VMOVUPS Y14, 192(BX)
+	VMOVUPS Y15, 224(BX)
+	MOVQ res+48(FP), BX
+	FINISH8
+	VZEROUPPER
+	RET
+
+// func dotQ4_0x8VNNI(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
+TEXT ·dotQ4_0x8VNNI(SB), NOSPLIT, $0-56
+	MOVQ w+0(FP), SI
+	MOVQ t+8(FP), DI
+	MOVQ d+16(FP), DX
+	MOVQ ysum+24(FP), R8
+	MOVQ nb+32(FP), CX
+	MOVQ acc+40(FP), BX
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X7
+	VPBROADCASTD X7, Y7
+	VMOVUPS 0(BX), Y8
+	VMOVUPS 32(BX), Y9
+	VMOVUPS 64(BX), Y10
+	VMOVUPS 96(BX), Y11
+	VMOVUPS 128(BX), Y12
+	VMOVUPS 160(BX), Y13
+	VMOVUPS 192(BX), Y14
+	VMOVUPS 224(BX), Y15
+
+dotQ4_0x8VNNIloop:
+	Q4GBLKV(Y8)
+	DECQ CX
+	JZ dotQ4_0x8VNNIdone
+	Q4GBLKV(Y9)
+	DECQ CX
+	JZ dotQ4_0x8VNNIdone
+	Q4GBLKV(Y10)
+	DECQ CX
+	JZ dotQ4_0x8VNNIdone
+	Q4GBLKV(Y11)
+	DECQ CX
+	JZ dotQ4_0x8VNNIdone
+	Q4GBLKV(Y12)
+	DECQ CX
+	JZ dotQ4_0x8VNNIdone
+	Q4GBLKV(Y13)
+	DECQ CX
+	JZ dotQ4_0x8VNNIdone
+	Q4GBLKV(Y14)
+	DECQ CX
+	JZ dotQ4_0x8VNNIdone
+	Q4GBLKV(Y15)
+	DECQ CX
+	JNZ dotQ4_0x8VNNIloop
+
+dotQ4_0x8VNNIdone:
+	VMOVUPS Y8, 0(BX)
+	VMOVUPS Y9, 32(BX)
+	VMOVUPS Y10, 64(BX)
+	VMOVUPS Y11, 96(BX)
+	VMOVUPS Y12, 128(BX)
+	VMOVUPS Y13, 160(BX)
+	VMOVUPS Y14, 192(BX)
+	VMOVUPS Y15, 224(BX)
+	MOVQ res+48(FP), BX
+	FINISH8
+	VZEROUPPER
+	RET

@@ -14,26 +14,27 @@ import (
 func BenchmarkKernel(b *testing.B) {
 	defer useBestKernels()
 	defer SetThreads(SetThreads(1))
-	sets := append([]kernelSet{{"generic", true, genericKernels}}, kernelSets...)
+	sets := append([]kernelSet{{"generic", true, genericKernels, nil}}, kernelSets...)
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, t := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q6_K} {
 		const rows, cols = 256, 2048
 		data, _ := Quantize(t, gaussian(r, rows*cols))
 		w := &Matrix{Type: t, Rows: rows, Cols: cols, Data: data}
 		for _, set := range sets {
-			k, ok := set.kernels[t]
-			if !set.supported || !ok {
+			if _, ok := set.rows[t]; !set.supported || !ok {
 				continue
 			}
-			for _, n := range []int{1, 4} {
+			for _, n := range []int{1, 4, 16} {
 				b.Run(fmt.Sprintf("%v/%s/n=%d", t, set.name, n), func(b *testing.B) {
-					simdKernels = map[ggml.Type]rowKernel{t: k}
+					simd = set
 					x := gaussian(r, n*cols)
 					out := make([]float32, n*rows)
 					b.SetBytes(int64(len(data) * n))
+					c0 := cpuTime()
 					for i := 0; i < b.N; i++ {
 						MatMul(out, w, x, n)
 					}
+					reportCPU(b, c0, len(data)*n)
 				})
 			}
 		}

@@ -48,39 +48,38 @@ func (m *Matrix) check() error {
 	return nil
 }
 
-// kernelFor returns the dot-product kernel for t: SIMD where available
-// and not disabled, else pure Go.
-func kernelFor(t ggml.Type) rowKernel {
+// kernelFor returns the dot-product kernels for t: SIMD where available
+// and not disabled, else pure Go. The group kernel is nil where there is
+// none.
+func kernelFor(t ggml.Type) (rowKernel, groupKernel) {
 	if !generic.Load() {
-		if k, ok := simdKernels[t]; ok {
-			return k
+		if k, ok := simd.rows[t]; ok {
+			return k, simd.groups[t]
 		}
 	}
-	return genericKernels[t]
+	return genericKernels[t], nil
 }
 
 // A kernelSet is a set of assembly kernels and whether the CPU runs them.
 type kernelSet struct {
 	name      string
 	supported bool
-	kernels   map[ggml.Type]rowKernel
+	rows      map[ggml.Type]rowKernel
+	groups    map[ggml.Type]groupKernel
 }
 
 // kernelSets lists the assembly kernel sets for this architecture, the
 // fastest last.
 var kernelSets []kernelSet
 
-// simdKernels and simdName are the kernel set in use.
-var (
-	simdKernels = map[ggml.Type]rowKernel{}
-	simdName    = "generic"
-)
+// simd is the kernel set in use.
+var simd = kernelSet{name: "generic"}
 
 // useBestKernels selects the last supported kernel set.
 func useBestKernels() {
 	for _, s := range kernelSets {
 		if s.supported {
-			simdKernels, simdName = s.kernels, s.name
+			simd = s
 		}
 	}
 }
@@ -95,19 +94,25 @@ func SetGeneric(on bool) { generic.Store(on) }
 // SIMD reports the instruction set the fastest kernels use ("avx2",
 // "avx512vnni") or "generic".
 func SIMD() string {
-	if generic.Load() || len(simdKernels) == 0 {
+	if generic.Load() || len(simd.rows) == 0 {
 		return "generic"
 	}
-	return simdName
+	return simd.name
 }
 
 var actPool = sync.Pool{New: func() any { return new(acts) }}
 
-// Row and activation tile sizes: a worker takes rowChunk weight rows and,
-// for each group of 4 activation rows, runs them over those rows, so each
-// weight row is read from memory once per call and from cache for the
-// other activation groups.
-const rowChunk = 32
+// Tiling. A worker takes rowChunk weight rows. With a group kernel it runs
+// each group of eight activation rows over them, segBlocks blocks at a
+// time, so that the group's segment (320 bytes a block) stays in L1 while
+// the chunk's weights come from L2, and each weight row is read from
+// memory once per call. Other activation rows take one weight row at a
+// time, which stays in L1 while they pass over it.
+const (
+	rowChunk     = 32
+	segBlocks    = 64
+	minGroupRows = 3
+)
 
 // MatMul computes out[i*w.Rows+r] = dot(row r of w, x[i*w.Cols:(i+1)*w.Cols])
 // for r < w.Rows and i < n, on all threads (see SetThreads). The
@@ -127,23 +132,45 @@ func MatMul(out []float32, w *Matrix, x []float32, n int) {
 	if n == 0 || w.Rows == 0 {
 		return
 	}
+	k, gk := kernelFor(w.Type)
+	// A group kernel is worth running on a partial group from about three
+	// rows: it costs about as much per weight block as three row kernels.
+	groups := 0
+	if gk != nil {
+		groups = (n + 8 - minGroupRows) / 8
+	}
 	a := actPool.Get().(*acts)
 	defer actPool.Put(a)
-	a.quantize(w.Type, x, n, w.Cols)
-	k := kernelFor(w.Type)
+	a.quantize(w.Type, x, n, w.Cols, groups)
 	rs, _ := w.Type.RowSize(w.Cols)
 	rows := w.Rows
+	nb := w.Cols / 32
 	chunks := (rows + rowChunk - 1) / rowChunk
 	parallel(chunks, func(c int) {
 		r0, r1 := c*rowChunk, min(rows, (c+1)*rowChunk)
-		var res [4]float32
-		for i0 := 0; i0 < n; i0 += 4 {
-			m := min(4, n-i0)
-			for r := r0; r < r1; r++ {
-				k(w.Data[r*rs:(r+1)*rs], a, i0, m, &res)
-				for j := 0; j < m; j++ {
-					out[(i0+j)*rows+r] = res[j]
+		if groups > 0 {
+			var acc [rowChunk][64]float32
+			var res [8]float32
+			for g := 0; g < groups; g++ {
+				clear(acc[:])
+				for b0 := 0; b0 < nb; b0 += segBlocks {
+					nbs := min(segBlocks, nb-b0)
+					last := b0+nbs == nb
+					for r := r0; r < r1; r++ {
+						gk(w.Data[r*rs:(r+1)*rs], a, g, b0, nbs, &acc[r-r0], &res)
+						if last {
+							for j, v := range res[:min(8, n-8*g)] {
+								out[(8*g+j)*rows+r] = v
+							}
+						}
+					}
 				}
+			}
+		}
+		for r := r0; r < r1; r++ {
+			wr := w.Data[r*rs : (r+1)*rs]
+			for i := min(n, groups*8); i < n; i++ {
+				out[i*rows+r] = k(wr, a, i)
 			}
 		}
 	})

@@ -81,7 +81,7 @@ func TestMatMulAccuracy(t *testing.T) {
 // is split: one activation row at a time, all at once, one thread or two.
 func TestMatMulConsistent(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	const rows, cols, n = 70, 256, 7
+	const rows, cols, n = 70, 1280, 11
 	defer SetThreads(SetThreads(0))
 	for _, q := range quantTypes {
 		w, _ := randMatrix(t, r, q.t, rows, cols)
@@ -115,7 +115,7 @@ func TestSIMDMatchesGeneric(t *testing.T) {
 		}
 		ran = true
 		t.Run(set.name, func(t *testing.T) {
-			simdKernels = set.kernels
+			simd = set
 			testSIMDMatchesGeneric(t)
 		})
 	}
@@ -127,8 +127,11 @@ func TestSIMDMatchesGeneric(t *testing.T) {
 func testSIMDMatchesGeneric(t *testing.T) {
 	defer SetGeneric(false)
 	r := rand.New(rand.NewPCG(7, 8))
-	for typ := range simdKernels {
-		for _, shape := range [][3]int{{1, 32, 1}, {5, 64, 1}, {33, 2048, 1}, {9, 256, 4}, {17, 512, 6}, {3, 1024, 13}} {
+	for typ := range simd.rows {
+		// Shapes cover block counts below, at and past multiples of 8 and
+		// segBlocks, and batches with and without groups of eight rows.
+		for _, shape := range [][3]int{{1, 32, 1}, {5, 64, 1}, {33, 2048, 1}, {9, 256, 4}, {17, 512, 6},
+			{3, 1024, 13}, {7, 384, 8}, {5, 4160, 9}, {35, 288, 19}, {2, 2560, 16}} {
 			rows, cols, n := shape[0], shape[1], shape[2]
 			if cols%typ.BlockSize() != 0 {
 				continue

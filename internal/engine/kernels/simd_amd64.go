@@ -10,92 +10,87 @@ func init() {
 	// The AVX2 kernels use F16C for the fp16 block scales; the VNNI ones
 	// also need AVX-512 VL for 256-bit VPDPBUSD and embedded broadcasts.
 	avx2 := cpu.X86.HasAVX2 && cpu.X86.HasF16C
+	vnni := avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 	kernelSets = []kernelSet{
-		{"avx2", avx2, map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2, ggml.Q4_0: q4_0AVX2}},
-		{"avx512vnni", avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI,
-			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI, ggml.Q4_0: q4_0VNNI}},
+		{"avx2", avx2,
+			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row},
+			map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group}},
+		{"avx512vnni", vnni,
+			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row},
+			map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group}},
 	}
 	useBestKernels()
 }
 
-//go:noescape
-func dotQ8_0VNNI(w *byte, y *int8, d *float32, neg *int32, nb int) float32
+// Assembly kernels for 32-element blocks (dot_amd64.s, dot_vnni_amd64.s).
+// The row kernels add ngroups*8 blocks of one activation row to acc, lane
+// b%8; the x8 kernels add nb blocks of a transposed group of eight rows
+// (acts.tq) to acc[8*(b%8)+j] and store the row sums in res.
 
 //go:noescape
-func dotQ4_0VNNI(w *byte, y *int8, d *float32, neg *int32, nb int) float32
+func dotQ8_0AVX2(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
 
 //go:noescape
-func dotQ8_0x4VNNI(w *byte, y *int8, d *float32, neg *int32, nb, ystride, dstride int, out *[4]float32)
+func dotQ4_0AVX2(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
 
 //go:noescape
-func dotQ4_0x4VNNI(w *byte, y *int8, d *float32, neg *int32, nb, ystride, dstride int, out *[4]float32)
+func dotQ8_0x8AVX2(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
 
-type negKernel struct {
+//go:noescape
+func dotQ4_0x8AVX2(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
+
+//go:noescape
+func dotQ8_0VNNI(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
+
+//go:noescape
+func dotQ4_0VNNI(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
+
+//go:noescape
+func dotQ8_0x8VNNI(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
+
+//go:noescape
+func dotQ4_0x8VNNI(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
+
+// blockKernels wraps the assembly for one 32-element block type: the
+// bounds checks the assembly relies on, and the blocks past the last full
+// eight in Go (tail, with the same arithmetic).
+type blockKernels struct {
 	blockBytes int
-	one        func(w *byte, y *int8, d *float32, neg *int32, nb int) float32
-	four       func(w *byte, y *int8, d *float32, neg *int32, nb, ystride, dstride int, out *[4]float32)
+	rowAsm     func(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
+	groupAsm   func(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
+	tail       func(w []byte, a *acts, i, b0, b1 int, acc *[8]float32)
 }
 
-func (k *negKernel) run(w []byte, a *acts, i0, m int, out *[4]float32) {
+func (k *blockKernels) row(w []byte, a *acts, i int) float32 {
 	nb := a.cols / 32
-	_ = w[nb*k.blockBytes-1]
-	_ = a.qs[(i0+m)*a.cols-1]
-	_ = a.neg[(i0+m)*nb*8-1]
-	_ = a.d[(i0+m)*nb-1]
-	if m == 4 {
-		k.four(&w[0], &a.qs[i0*a.cols], &a.d[i0*nb], &a.neg[i0*nb*8], nb, a.cols, nb*4, out)
+	ng := nb / 8
+	var acc [8]float32
+	if ng > 0 {
+		_ = w[nb*k.blockBytes-1]
+		_ = a.qs[(i+1)*a.cols-1]
+		_ = a.d[(i+1)*nb-1]
+		_ = a.ysum[(i+1)*nb-1]
+		k.rowAsm(&w[0], &a.qs[i*a.cols], &a.d[i*nb], &a.ysum[i*nb], ng, &acc)
+	}
+	k.tail(w, a, i, ng*8, nb, &acc)
+	return hsum8(&acc)
+}
+
+func (k *blockKernels) group(w []byte, a *acts, g, b0, nb int, acc *[64]float32, res *[8]float32) {
+	if nb <= 0 {
 		return
 	}
-	for j := 0; j < m; j++ {
-		i := i0 + j
-		out[j] = k.one(&w[0], &a.qs[i*a.cols], &a.d[i*nb], &a.neg[i*nb*8], nb)
-	}
+	_ = w[(b0+nb)*k.blockBytes-1]
+	o := g*(a.cols/32) + b0
+	_ = a.tq[(o+nb)*256-1]
+	_ = a.td[(o+nb)*8-1]
+	_ = a.tsum[(o+nb)*8-1]
+	k.groupAsm(&w[b0*k.blockBytes], &a.tq[o*256], &a.td[o*8], &a.tsum[o*8], nb, acc, res)
 }
 
 var (
-	q8_0VNNI = (&negKernel{34, dotQ8_0VNNI, dotQ8_0x4VNNI}).run
-	q4_0VNNI = (&negKernel{18, dotQ4_0VNNI, dotQ4_0x4VNNI}).run
+	q8_0AVX2 = &blockKernels{34, dotQ8_0AVX2, dotQ8_0x8AVX2, q8_0Blocks}
+	q4_0AVX2 = &blockKernels{18, dotQ4_0AVX2, dotQ4_0x8AVX2, q4_0Blocks}
+	q8_0VNNI = &blockKernels{34, dotQ8_0VNNI, dotQ8_0x8VNNI, q8_0Blocks}
+	q4_0VNNI = &blockKernels{18, dotQ4_0VNNI, dotQ4_0x8VNNI, q4_0Blocks}
 )
-
-//go:noescape
-func dotQ8_0AVX2(w *byte, y *int8, d *float32, nb int) float32
-
-//go:noescape
-func dotQ8_0x4AVX2(w *byte, y *int8, d *float32, nb, ystride, dstride int, out *[4]float32)
-
-//go:noescape
-func dotQ4_0AVX2(w *byte, y *int8, d *float32, neg *int32, nb int) float32
-
-//go:noescape
-func dotQ4_0x4AVX2(w *byte, y *int8, d *float32, neg *int32, nb, ystride, dstride int, out *[4]float32)
-
-func q8_0AVX2(w []byte, a *acts, i0, m int, out *[4]float32) {
-	nb := a.cols / 32
-	_ = w[nb*34-1]
-	if m == 4 {
-		_ = a.qs[(i0+4)*a.cols-1]
-		dotQ8_0x4AVX2(&w[0], &a.qs[i0*a.cols], &a.d[i0*nb], nb, a.cols, nb*4, out)
-		return
-	}
-	for j := 0; j < m; j++ {
-		i := i0 + j
-		_ = a.qs[(i+1)*a.cols-1]
-		out[j] = dotQ8_0AVX2(&w[0], &a.qs[i*a.cols], &a.d[i*nb], nb)
-	}
-}
-
-func q4_0AVX2(w []byte, a *acts, i0, m int, out *[4]float32) {
-	nb := a.cols / 32
-	_ = w[nb*18-1]
-	if m == 4 {
-		_ = a.qs[(i0+4)*a.cols-1]
-		_ = a.neg[(i0+4)*nb*8-1]
-		dotQ4_0x4AVX2(&w[0], &a.qs[i0*a.cols], &a.d[i0*nb], &a.neg[i0*nb*8], nb, a.cols, nb*4, out)
-		return
-	}
-	for j := 0; j < m; j++ {
-		i := i0 + j
-		_ = a.qs[(i+1)*a.cols-1]
-		out[j] = dotQ4_0AVX2(&w[0], &a.qs[i*a.cols], &a.d[i*nb], &a.neg[i*nb*8], nb)
-	}
-}
