@@ -14,7 +14,8 @@
 // and extends are refused); a template that cannot be parsed or rendered
 // gives an error wrapping ErrTemplate that names the problem; a template that
 // rejects the conversation with raise_exception gives an error wrapping
-// ErrRejected with the template's message. A model without a template gets
+// ErrRejected with the template's message. Error text leaves out the
+// message contents, so it can be logged. A model without a template gets
 // ChatML (RenderChatML).
 package chat
 
@@ -87,7 +88,7 @@ func Compile(source string) (t *Template, err error) {
 	loader := &oneLoader{name: templateName, source: src}
 	tmpl, err := exec.NewTemplate(templateName, templateConfig(), loader, environment)
 	if err != nil {
-		return nil, fmt.Errorf("chat: parse template: %w: %s", ErrTemplate, cleanError(err, src))
+		return nil, fmt.Errorf("chat: parse template: %w: %s", ErrTemplate, cleanError(err, src, nil))
 	}
 	return &Template{source: source, tmpl: tmpl}, nil
 }
@@ -133,7 +134,7 @@ func (t *Template) Render(msgs []Message, opts Options) (out string, err error) 
 		return "", fmt.Errorf("chat: render template: %w: %s", ErrRejected, st.raised)
 	}
 	if err != nil {
-		return "", fmt.Errorf("chat: render template: %w: %s", ErrTemplate, cleanError(err, ""))
+		return "", fmt.Errorf("chat: render template: %w: %s", ErrTemplate, cleanError(err, "", msgs))
 	}
 	return out, nil
 }

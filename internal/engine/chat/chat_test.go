@@ -216,8 +216,13 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
+	// Error text does not quote the conversation.
+	_, err := Render(`{{ messages[0].content.nosuch() }}`, []Message{{Role: "user", Content: "my secret text"}}, Options{})
+	if !errors.Is(err, ErrTemplate) || strings.Contains(err.Error(), "secret") || !strings.Contains(err.Error(), "nosuch") {
+		t.Errorf("method error = %v", err)
+	}
 	// Real templates refusing a conversation.
-	_, err := Render(readTemplate(t, "gemma"), []Message{{Role: "system", Content: "x"}, {Role: "user", Content: "y"}}, Options{})
+	_, err = Render(readTemplate(t, "gemma"), []Message{{Role: "system", Content: "x"}, {Role: "user", Content: "y"}}, Options{})
 	if !errors.Is(err, ErrRejected) || !strings.Contains(err.Error(), "System role not supported") {
 		t.Errorf("gemma with a system message: %v", err)
 	}

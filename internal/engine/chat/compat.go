@@ -150,12 +150,20 @@ func rewrite(src string) string {
 	return rewriteConditionals(generationTag.ReplaceAllString(src, ""))
 }
 
-// cleanError shortens gonja's error chain to its most specific parts and
-// drops the template source gonja quotes in parse errors.
-func cleanError(err error, src string) string {
+// cleanError shortens gonja's error chain and drops from it the template
+// source (quoted in parse errors) and the text of the messages (quoted when a
+// method fails on a value), so errors can be logged without the conversation.
+func cleanError(err error, src string, msgs []Message) string {
 	msg := err.Error()
 	if src != "" {
 		msg = strings.ReplaceAll(msg, src, "…")
+	}
+	for _, m := range msgs {
+		for _, c := range []string{m.Content, strings.TrimSpace(m.Content)} {
+			if len(c) >= 4 {
+				msg = strings.ReplaceAll(msg, c, "…")
+			}
+		}
 	}
 	msg = strings.TrimPrefix(msg, "unable to execute template: ")
 	const max = 600
