@@ -7,11 +7,14 @@
 // chosen by tokenizer.ggml.pre, bytes mapped to printable code points, merges
 // by rank). Both follow llama.cpp's llama-vocab.cpp algorithm for algorithm,
 // so the ids match what llama.cpp (and, on the test vectors, Hugging Face
-// tokenizers) produces.
+// tokenizers) produces. Like llama.cpp, it applies no Unicode normalization
+// (Qwen's tokenizer.json asks for NFC; e + U+0301 then tokenizes apart from
+// é).
 //
-// Promises: Encode never panics, on any input; for byte-level BPE,
-// Decode(Encode(s, false)) == s for every s; for SentencePiece the same holds
-// for every s without a literal ▁ (U+2581). A Tokenizer is immutable after
+// Promises: Encode never panics, on any input; for a byte-level BPE
+// vocabulary holding all 256 byte tokens, Decode(Encode(s, false)) == s for
+// every s, invalid UTF-8 included; for SentencePiece with byte fallback the
+// same holds for every s without a literal ▁ (U+2581). A Tokenizer is immutable after
 // New and safe for concurrent use.
 //
 // The package reads no files: the llama package maps GGUF metadata into a
