@@ -208,7 +208,8 @@ func dotQ4_KRow(w []byte, a *acts, i int) float32 {
 			sums += int32(sc) * isum
 			msum += int32(m) * (int32(bsum[2*j]) + int32(bsum[2*j+1]))
 		}
-		acc += fp16ToF32(le16(blk))*ds[b]*float32(sums) - fp16ToF32(le16(blk[2:]))*ds[b]*float32(msum)
+		// Explicit conversions keep the products from being fused.
+		acc += float32(fp16ToF32(le16(blk))*ds[b]*float32(sums)) - float32(fp16ToF32(le16(blk[2:]))*ds[b]*float32(msum))
 	}
 	return acc
 }
@@ -236,7 +237,7 @@ func dotQ5_KRow(w []byte, a *acts, i int) float32 {
 			sums += int32(sc) * isum
 			msum += int32(m) * (int32(bsum[2*j]) + int32(bsum[2*j+1]))
 		}
-		acc += fp16ToF32(le16(blk))*ds[b]*float32(sums) - fp16ToF32(le16(blk[2:]))*ds[b]*float32(msum)
+		acc += float32(fp16ToF32(le16(blk))*ds[b]*float32(sums)) - float32(fp16ToF32(le16(blk[2:]))*ds[b]*float32(msum))
 	}
 	return acc
 }
@@ -268,7 +269,7 @@ func dotQ6_KRow(w []byte, a *acts, i int) float32 {
 				sums += int32(int8(sc[k])) * g[k]
 			}
 		}
-		acc += fp16ToF32(le16(blk[208:])) * ds[b] * float32(sums)
+		acc += float32(fp16ToF32(le16(blk[208:])) * ds[b] * float32(sums))
 	}
 	return acc
 }

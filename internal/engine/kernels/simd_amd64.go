@@ -13,10 +13,10 @@ func init() {
 	vnni := avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 	kernelSets = []kernelSet{
 		{"avx2", avx2,
-			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row},
+			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row, ggml.Q4_K: q4_KAVX2, ggml.Q6_K: q6_KAVX2},
 			map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group}},
 		{"avx512vnni", vnni,
-			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row},
+			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q6_K: q6_KAVX2},
 			map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group}},
 	}
 	useBestKernels()
@@ -94,3 +94,25 @@ var (
 	q8_0VNNI = &blockKernels{34, dotQ8_0VNNI, dotQ8_0x8VNNI, q8_0Blocks}
 	q4_0VNNI = &blockKernels{18, dotQ4_0VNNI, dotQ4_0x8VNNI, q4_0Blocks}
 )
+
+// K-quant kernels (dot_k_amd64.s): nb 256-element blocks of one row with
+// Q8_K activations (quants y, bsums bs, scales d).
+
+//go:noescape
+func dotQ4_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
+
+//go:noescape
+func dotQ6_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
+
+func q4_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 144, dotQ4_KAVX2) }
+
+func q6_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 210, dotQ6_KAVX2) }
+
+func kquantAVX2(w []byte, a *acts, i, blockBytes int, f func(w *byte, y *int8, bs *int16, d *float32, nb int) float32) float32 {
+	nb := a.cols / 256
+	_ = w[nb*blockBytes-1]
+	_ = a.qs[(i+1)*a.cols-1]
+	_ = a.bs[(i+1)*nb*16-1]
+	_ = a.d[(i+1)*nb-1]
+	return f(&w[0], &a.qs[i*a.cols], &a.bs[i*nb*16], &a.d[i*nb], nb)
+}
