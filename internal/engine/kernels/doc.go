@@ -1,6 +1,6 @@
 // Package kernels provides the numeric kernels of the built-in engine:
 // conversion between float32 and ggml's tensor types (DequantizeRow,
-// Quantize) and the matrix-vector products of inference (MatMul).
+// Quantize) and the matrix products of inference (MatMul).
 //
 // Layouts are bit-exact with ggml's block structs (ggml-common.h), and
 // Quantize follows ggml's reference quantizers, so data moves between this
@@ -10,8 +10,18 @@
 // MatMul quantizes the activations once per call, as llama.cpp does (to
 // 8-bit blocks of 32 for Q4_0..Q8_0 weights, to Q8_K blocks of 256 for
 // K-quants), and computes integer dot products, spread over a persistent
-// pool of worker goroutines (SetThreads). On amd64 the hot kernels are
-// assembly chosen at run time from the CPU's features (SIMD reports
-// which); the pure-Go kernels compute the same results bit for bit, and
-// SetGeneric forces them.
+// pool of worker goroutines (SetThreads). On amd64 the hot kernels (Q8_0,
+// Q4_0, Q4_K, Q5_K, Q6_K) are assembly chosen at run time from the CPU's
+// features (SIMD reports which); the pure-Go kernels compute the same
+// results bit for bit, and SetGeneric forces them.
+//
+// The floating-point steps of every dot product are defined in dot.go and
+// never fused (no FMA), so a result does not depend on the kernel set, on
+// the number of threads, or on how many activation rows share a call: for
+// Q8_0 and Q4_0, each 32-element block's exact integer sum is scaled once
+// and added to accumulator b%8 of eight; for K-quants, each 256-element
+// block adds one scaled term to a single accumulator. Batches of Q8_0 and
+// Q4_0 rows (prompt processing) run eight activation rows at a time over
+// each weight row, with the activations transposed so that one vector
+// instruction serves all eight.
 package kernels

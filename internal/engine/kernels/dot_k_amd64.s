@@ -1,9 +1,9 @@
 #include "textflag.h"
 
-// AVX2 dot products of K-quant weight rows (Q4_K, Q6_K) with Q8_K
-// activations, bit-identical to dotQ4_KRow and dotQ6_KRow in dot.go: the
-// integer sums of each 256-element block are exact, and the per-block
-// float steps are the same scalar operations in the same order.
+// AVX2 dot products of K-quant weight rows (Q4_K, Q5_K, Q6_K) with Q8_K
+// activations, bit-identical to dotQ4_KRow, dotQ5_KRow and dotQ6_KRow in
+// dot.go: the integer sums of each 256-element block are exact, and the
+// per-block float steps are the same scalar operations in the same order.
 
 // HSUMD sums the eight int32 lanes of Y0 into AX. Clobbers X1.
 #define HSUMD \
@@ -149,6 +149,163 @@ q4kloop:
 	ADDQ $4, DX
 	DECQ CX
 	JNZ q4kloop
+	VMOVSS X14, ret+40(FP)
+	VZEROUPPER
+	RET
+
+// func dotQ5_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
+TEXT ·dotQ5_KAVX2(SB), NOSPLIT, $0-44
+	MOVQ w+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ bs+16(FP), R8
+	MOVQ d+24(FP), DX
+	MOVQ nb+32(FP), CX
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x10101010, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	VXORPS X14, X14, X14
+
+q5kloop:
+	// The 6-bit scales and mins, as ggml unpacks them: scales 0-3 in R10,
+	// 4-7 in R11, mins 0-3 in R12, 4-7 in R13, one per byte.
+	MOVL 4(SI), AX
+	MOVL 8(SI), BX
+	MOVL 12(SI), R9
+	MOVL AX, R10
+	ANDL $0x3f3f3f3f, R10
+	MOVL R9, R11
+	ANDL $0x0f0f0f0f, R11
+	MOVL AX, R12
+	SHRL $6, R12
+	ANDL $0x03030303, R12
+	SHLL $4, R12
+	ORL R12, R11
+	MOVL BX, R12
+	ANDL $0x3f3f3f3f, R12
+	MOVL R9, R13
+	SHRL $4, R13
+	ANDL $0x0f0f0f0f, R13
+	SHRL $6, BX
+	ANDL $0x03030303, BX
+	SHLL $4, BX
+	ORL BX, R13
+
+	// msum = sum of min_j * (bsums 2j and 2j+1), in X6 lane 0.
+	VMOVD R12, X6
+	VPINSRD $1, R13, X6, X6
+	VPMOVZXBW X6, X6
+	VMOVDQU (R8), X7
+	VPHADDW 16(R8), X7, X7
+	VPMADDWD X7, X6, X6
+	VPSHUFD $0x4e, X6, X7
+	VPADDD X7, X6, X6
+	VPSHUFD $0xb1, X6, X7
+	VPADDD X7, X6, X6
+
+	// sums = sum of scale_j * (5-bit quants of sub-block j . y), in Y0
+	// lanes; Y12 holds the fifth bits (bit j of byte l for sub-block j).
+	VMOVDQU 16(SI), Y12
+	VPXOR Y0, Y0, Y0
+	VMOVDQU 48(SI), Y1
+	VPAND Y15, Y1, Y2
+	VPSRLW $4, Y1, Y1
+	VPAND Y15, Y1, Y1
+	VPSLLW $4, Y12, Y4
+	VPAND Y13, Y4, Y4
+	VPOR Y4, Y2, Y2
+	VPSLLW $3, Y12, Y4
+	VPAND Y13, Y4, Y4
+	VPOR Y4, Y1, Y1
+	VPMADDUBSW 0(DI), Y2, Y2
+	VPMADDUBSW 32(DI), Y1, Y1
+	SCALE4K(R10, 0, Y3)
+	VPMADDWD Y3, Y2, Y2
+	VPADDD Y2, Y0, Y0
+	SCALE4K(R10, 8, Y3)
+	VPMADDWD Y3, Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VMOVDQU 80(SI), Y1
+	VPAND Y15, Y1, Y2
+	VPSRLW $4, Y1, Y1
+	VPAND Y15, Y1, Y1
+	VPSLLW $2, Y12, Y4
+	VPAND Y13, Y4, Y4
+	VPOR Y4, Y2, Y2
+	VPSLLW $1, Y12, Y4
+	VPAND Y13, Y4, Y4
+	VPOR Y4, Y1, Y1
+	VPMADDUBSW 64(DI), Y2, Y2
+	VPMADDUBSW 96(DI), Y1, Y1
+	SCALE4K(R10, 16, Y3)
+	VPMADDWD Y3, Y2, Y2
+	VPADDD Y2, Y0, Y0
+	SCALE4K(R10, 24, Y3)
+	VPMADDWD Y3, Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VMOVDQU 112(SI), Y1
+	VPAND Y15, Y1, Y2
+	VPSRLW $4, Y1, Y1
+	VPAND Y15, Y1, Y1
+	VPAND Y13, Y12, Y4
+	VPOR Y4, Y2, Y2
+	VPSRLW $1, Y12, Y4
+	VPAND Y13, Y4, Y4
+	VPOR Y4, Y1, Y1
+	VPMADDUBSW 128(DI), Y2, Y2
+	VPMADDUBSW 160(DI), Y1, Y1
+	SCALE4K(R11, 0, Y3)
+	VPMADDWD Y3, Y2, Y2
+	VPADDD Y2, Y0, Y0
+	SCALE4K(R11, 8, Y3)
+	VPMADDWD Y3, Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VMOVDQU 144(SI), Y1
+	VPAND Y15, Y1, Y2
+	VPSRLW $4, Y1, Y1
+	VPAND Y15, Y1, Y1
+	VPSRLW $2, Y12, Y4
+	VPAND Y13, Y4, Y4
+	VPOR Y4, Y2, Y2
+	VPSRLW $3, Y12, Y4
+	VPAND Y13, Y4, Y4
+	VPOR Y4, Y1, Y1
+	VPMADDUBSW 192(DI), Y2, Y2
+	VPMADDUBSW 224(DI), Y1, Y1
+	SCALE4K(R11, 16, Y3)
+	VPMADDWD Y3, Y2, Y2
+	VPADDD Y2, Y0, Y0
+	SCALE4K(R11, 24, Y3)
+	VPMADDWD Y3, Y1, Y1
+	VPADDD Y1, Y0, Y0
+	HSUMD
+
+	// acc += d*ds*sums - dmin*ds*msum, each product rounded.
+	VCVTSI2SSL AX, X8, X8
+	VMOVD X6, AX
+	VCVTSI2SSL AX, X10, X10
+	MOVWLZX (SI), AX
+	VMOVD AX, X4
+	VCVTPH2PS X4, X4
+	MOVWLZX 2(SI), AX
+	VMOVD AX, X5
+	VCVTPH2PS X5, X5
+	VMOVSS (DX), X9
+	VMULSS X9, X4, X4
+	VMULSS X8, X4, X4
+	VMULSS X9, X5, X5
+	VMULSS X10, X5, X5
+	VSUBSS X5, X4, X4
+	VADDSS X4, X14, X14
+
+	ADDQ $176, SI
+	ADDQ $256, DI
+	ADDQ $32, R8
+	ADDQ $4, DX
+	DECQ CX
+	JNZ q5kloop
 	VMOVSS X14, ret+40(FP)
 	VZEROUPPER
 	RET

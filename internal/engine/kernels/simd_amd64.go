@@ -13,10 +13,10 @@ func init() {
 	vnni := avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 	kernelSets = []kernelSet{
 		{"avx2", avx2,
-			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row, ggml.Q4_K: q4_KAVX2, ggml.Q6_K: q6_KAVX2},
+			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
 			map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group}},
 		{"avx512vnni", vnni,
-			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q6_K: q6_KAVX2},
+			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
 			map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group}},
 	}
 	useBestKernels()
@@ -102,9 +102,14 @@ var (
 func dotQ4_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
 
 //go:noescape
+func dotQ5_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
+
+//go:noescape
 func dotQ6_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
 
 func q4_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 144, dotQ4_KAVX2) }
+
+func q5_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 176, dotQ5_KAVX2) }
 
 func q6_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 210, dotQ6_KAVX2) }
 
