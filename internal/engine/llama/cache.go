@@ -141,46 +141,63 @@ func (s *Sequence) store(l, pos int, k, v []float32) {
 // attend computes, for the query heads q (group heads sharing KV head kvh,
 // each HeadDim long, laid out one after another), softmax(q·K/sqrt(d))·V over
 // positions [0, n) of layer l, writing into out (same layout as q). scores
-// is scratch space of at least group*n floats; buf of at least HeadDim.
+// is scratch space of at least n floats; buf of at least HeadDim.
 func (s *Sequence) attend(l, kvh, n int, q, out []float32, group int, scale float32, scores, buf []float32) {
 	d := s.m.Config.HeadDim
-	scores = scores[:group*n]
-	buf = buf[:d]
-	for t := range n {
-		off := t*s.kvDim + kvh*d
-		var kt []float32
-		if s.typ == CacheF16 {
-			src := s.k16[l][off : off+d]
-			for i := range buf {
-				buf[i] = f16Table[src[i]]
-			}
-			kt = buf
-		} else {
-			kt = s.k32[l][off : off+d]
-		}
-		for g := range group {
-			scores[g*n+t] = dot(q[g*d:(g+1)*d], kt) * scale
-		}
-	}
+	base := kvh * d
+	sc := scores[:n]
 	for g := range group {
-		softmaxInPlace(scores[g*n : (g+1)*n])
+		qh := q[g*d : (g+1)*d]
+		s.scores(l, base, qh, scale, sc, buf[:d])
+		softmaxInPlace(sc)
+		oh := out[g*d : (g+1)*d]
+		clear(oh)
+		s.weightedSum(l, base, sc, oh, buf[:d])
 	}
-	out = out[:group*d]
-	clear(out)
+}
+
+// scores sets out[t] = scale * q·K[t] for the head at offset base.
+func (s *Sequence) scores(l, base int, q []float32, scale float32, out, buf []float32) {
+	n, d, st := len(out), len(q), s.kvDim
+	if s.typ == CacheF16 {
+		k := s.k16[l][base:]
+		if scoresF16Asm(q, k, st, n, scale, out) {
+			return
+		}
+		for t := range n {
+			f16ToF32s(buf, k[t*st:t*st+d])
+			out[t] = dot(q, buf) * scale
+		}
+		return
+	}
+	k := s.k32[l][base:]
+	if scoresF32Asm(q, k, st, n, scale, out) {
+		return
+	}
 	for t := range n {
-		off := t*s.kvDim + kvh*d
-		var vt []float32
-		if s.typ == CacheF16 {
-			src := s.v16[l][off : off+d]
-			for i := range buf {
-				buf[i] = f16Table[src[i]]
-			}
-			vt = buf
-		} else {
-			vt = s.v32[l][off : off+d]
+		out[t] = dot(q, k[t*st:t*st+d]) * scale
+	}
+}
+
+// weightedSum adds sum over t of p[t]*V[t] to out for the head at base.
+func (s *Sequence) weightedSum(l, base int, p, out, buf []float32) {
+	d, st := len(out), s.kvDim
+	if s.typ == CacheF16 {
+		v := s.v16[l][base:]
+		if wsumF16Asm(p, v, st, out) {
+			return
 		}
-		for g := range group {
-			axpy(scores[g*n+t], vt, out[g*d:(g+1)*d])
+		for t, pt := range p {
+			f16ToF32s(buf, v[t*st:t*st+d])
+			axpy(pt, buf, out)
 		}
+		return
+	}
+	v := s.v32[l][base:]
+	if wsumF32Asm(p, v, st, out) {
+		return
+	}
+	for t, pt := range p {
+		axpy(pt, v[t*st:t*st+d], out)
 	}
 }

@@ -61,7 +61,9 @@ func expf(x float32) float32 {
 // swiglu writes silu(gate) * up into gate.
 func swiglu(gate, up []float32) {
 	up = up[:len(gate)]
-	for i, g := range gate {
+	i := swigluAsm(gate, up)
+	for ; i < len(gate); i++ {
+		g := gate[i]
 		gate[i] = g / (1 + expf(-g)) * up[i]
 	}
 }
@@ -72,9 +74,9 @@ func softmaxInPlace(x []float32) {
 	for _, v := range x {
 		m = max(m, v)
 	}
-	var sum float32
-	for i, v := range x {
-		e := expf(v - m)
+	i, sum := expSumAsm(x, m)
+	for ; i < len(x); i++ {
+		e := expf(x[i] - m)
 		x[i] = e
 		sum += e
 	}
@@ -84,7 +86,15 @@ func softmaxInPlace(x []float32) {
 	}
 }
 
+// dot returns the dot product of a and b (len(b) >= len(a)), with SIMD
+// where the CPU has it.
 func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	s, i := dotAsm(a, b)
+	return s + dotGo(a[i:], b[i:])
+}
+
+func dotGo(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0
@@ -102,6 +112,12 @@ func dot(a, b []float32) float32 {
 
 // axpy does y += a*x.
 func axpy(a float32, x, y []float32) {
+	x = x[:len(y)]
+	i := axpyAsm(a, x, y)
+	axpyGo(a, x[i:], y[i:])
+}
+
+func axpyGo(a float32, x, y []float32) {
 	x = x[:len(y)]
 	for i := range y {
 		y[i] += a * x[i]
@@ -134,6 +150,15 @@ func parallelFor(n int, f func(i int)) {
 }
 
 // f16 conversion for the F16 KV cache.
+
+// f16ToF32s converts src to dst (len(src) >= len(dst)).
+func f16ToF32s(dst []float32, src []uint16) {
+	src = src[:len(dst)]
+	i := f16ToF32Asm(dst, src)
+	for ; i < len(dst); i++ {
+		dst[i] = f16Table[src[i]]
+	}
+}
 
 var f16Table = func() *[1 << 16]float32 {
 	var t [1 << 16]float32

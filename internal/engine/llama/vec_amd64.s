@@ -1,0 +1,563 @@
+#include "textflag.h"
+
+// func dotF32AVX2(a, b *float32, n int) float32
+// Sum of a[i]*b[i] for i < n&^7 (the caller adds the tail).
+TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+
+dot32:
+	CMPQ CX, $32
+	JL   dot8
+	VMOVUPS (SI), Y4
+	VMOVUPS 32(SI), Y5
+	VMOVUPS 64(SI), Y6
+	VMOVUPS 96(SI), Y7
+	VFMADD231PS (DI), Y4, Y0
+	VFMADD231PS 32(DI), Y5, Y1
+	VFMADD231PS 64(DI), Y6, Y2
+	VFMADD231PS 96(DI), Y7, Y3
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  dot32
+
+dot8:
+	CMPQ CX, $8
+	JL   dotdone
+	VMOVUPS (SI), Y4
+	VFMADD231PS (DI), Y4, Y0
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  dot8
+
+dotdone:
+	VADDPS Y1, Y0, Y0
+	VADDPS Y3, Y2, Y2
+	VADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func axpyF32AVX2(alpha float32, x, y *float32, n int)
+// y[i] += alpha*x[i] for i < n&^7.
+TEXT ·axpyF32AVX2(SB), NOSPLIT, $0-32
+	VBROADCASTSS alpha+0(FP), Y0
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+
+axpy16:
+	CMPQ CX, $16
+	JL   axpy8
+	VMOVUPS (DI), Y1
+	VMOVUPS 32(DI), Y2
+	VFMADD231PS (SI), Y0, Y1
+	VFMADD231PS 32(SI), Y0, Y2
+	VMOVUPS Y1, (DI)
+	VMOVUPS Y2, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  axpy16
+
+axpy8:
+	CMPQ CX, $8
+	JL   axpydone
+	VMOVUPS (DI), Y1
+	VFMADD231PS (SI), Y0, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  axpy8
+
+axpydone:
+	VZEROUPPER
+	RET
+
+// func f16ToF32F16C(dst *float32, src *uint16, n int)
+// dst[i] = float32(src[i]) for i < n&^7.
+TEXT ·f16ToF32F16C(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+cvt8:
+	CMPQ CX, $8
+	JL   cvtdone
+	VCVTPH2PS (SI), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  cvt8
+
+cvtdone:
+	VZEROUPPER
+	RET
+
+// Attention kernels. Rows of the KV cache are stride bytes apart; d (the
+// head dimension) is a multiple of 8.
+
+// func scoresF32AVX2(q, k *float32, stride, n, d int, scale float32, out *float32)
+// out[t] = scale * dot(q[:d], row t of k) for t < n.
+TEXT ·scoresF32AVX2(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), SI
+	MOVQ k+8(FP), DI
+	MOVQ stride+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ d+32(FP), DX
+	VBROADCASTSS scale+40(FP), Y15
+	MOVQ out+48(FP), R9
+
+s32rows4:
+	CMPQ CX, $4
+	JL   s32rows1
+	LEAQ (DI)(R8*1), R11
+	LEAQ (DI)(R8*2), R12
+	LEAQ (R11)(R8*2), R13
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ AX, AX
+
+s32inner4:
+	VMOVUPS (SI)(AX*4), Y4
+	VFMADD231PS (DI)(AX*4), Y4, Y0
+	VFMADD231PS (R11)(AX*4), Y4, Y1
+	VFMADD231PS (R12)(AX*4), Y4, Y2
+	VFMADD231PS (R13)(AX*4), Y4, Y3
+	ADDQ $8, AX
+	CMPQ AX, DX
+	JL   s32inner4
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMULPS X15, X0, X0
+	VMOVUPS X0, (R9)
+	LEAQ (DI)(R8*4), DI
+	ADDQ $16, R9
+	SUBQ $4, CX
+	JMP  s32rows4
+
+s32rows1:
+	CMPQ CX, $0
+	JLE  s32done
+	VXORPS Y0, Y0, Y0
+	XORQ AX, AX
+
+s32inner1:
+	VMOVUPS (SI)(AX*4), Y4
+	VFMADD231PS (DI)(AX*4), Y4, Y0
+	ADDQ $8, AX
+	CMPQ AX, DX
+	JL   s32inner1
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMULSS X15, X0, X0
+	VMOVSS X0, (R9)
+	ADDQ R8, DI
+	ADDQ $4, R9
+	DECQ CX
+	JMP  s32rows1
+
+s32done:
+	VZEROUPPER
+	RET
+
+// func scoresF16AVX2(q *float32, k *uint16, stride, n, d int, scale float32, out *float32)
+TEXT ·scoresF16AVX2(SB), NOSPLIT, $0-56
+	MOVQ q+0(FP), SI
+	MOVQ k+8(FP), DI
+	MOVQ stride+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ d+32(FP), DX
+	VBROADCASTSS scale+40(FP), Y15
+	MOVQ out+48(FP), R9
+
+s16rows4:
+	CMPQ CX, $4
+	JL   s16rows1
+	LEAQ (DI)(R8*1), R11
+	LEAQ (DI)(R8*2), R12
+	LEAQ (R11)(R8*2), R13
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ AX, AX
+
+s16inner4:
+	VMOVUPS (SI)(AX*4), Y4
+	VCVTPH2PS (DI)(AX*2), Y5
+	VCVTPH2PS (R11)(AX*2), Y6
+	VCVTPH2PS (R12)(AX*2), Y7
+	VCVTPH2PS (R13)(AX*2), Y8
+	VFMADD231PS Y5, Y4, Y0
+	VFMADD231PS Y6, Y4, Y1
+	VFMADD231PS Y7, Y4, Y2
+	VFMADD231PS Y8, Y4, Y3
+	ADDQ $8, AX
+	CMPQ AX, DX
+	JL   s16inner4
+	VHADDPS Y1, Y0, Y0
+	VHADDPS Y3, Y2, Y2
+	VHADDPS Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMULPS X15, X0, X0
+	VMOVUPS X0, (R9)
+	LEAQ (DI)(R8*4), DI
+	ADDQ $16, R9
+	SUBQ $4, CX
+	JMP  s16rows4
+
+s16rows1:
+	CMPQ CX, $0
+	JLE  s16done
+	VXORPS Y0, Y0, Y0
+	XORQ AX, AX
+
+s16inner1:
+	VMOVUPS (SI)(AX*4), Y4
+	VCVTPH2PS (DI)(AX*2), Y5
+	VFMADD231PS Y5, Y4, Y0
+	ADDQ $8, AX
+	CMPQ AX, DX
+	JL   s16inner1
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VMULSS X15, X0, X0
+	VMOVSS X0, (R9)
+	ADDQ R8, DI
+	ADDQ $4, R9
+	DECQ CX
+	JMP  s16rows1
+
+s16done:
+	VZEROUPPER
+	RET
+
+// func wsumF32AVX2(p, v *float32, stride, n, d int, out *float32)
+// out[:d] += sum over t < n of p[t] * row t of v.
+TEXT ·wsumF32AVX2(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), SI
+	MOVQ v+8(FP), DI
+	MOVQ stride+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ d+32(FP), DX
+	MOVQ out+40(FP), R9
+	XORQ AX, AX
+
+w32chunk64:
+	MOVQ DX, BX
+	SUBQ AX, BX
+	CMPQ BX, $64
+	JL   w32chunk8
+	LEAQ (R9)(AX*4), R12
+	VMOVUPS (R12), Y0
+	VMOVUPS 32(R12), Y1
+	VMOVUPS 64(R12), Y2
+	VMOVUPS 96(R12), Y3
+	VMOVUPS 128(R12), Y4
+	VMOVUPS 160(R12), Y5
+	VMOVUPS 192(R12), Y6
+	VMOVUPS 224(R12), Y7
+	LEAQ (DI)(AX*4), R10
+	XORQ R11, R11
+
+w32t64:
+	CMPQ R11, CX
+	JGE  w32t64done
+	VBROADCASTSS (SI)(R11*4), Y8
+	VFMADD231PS (R10), Y8, Y0
+	VFMADD231PS 32(R10), Y8, Y1
+	VFMADD231PS 64(R10), Y8, Y2
+	VFMADD231PS 96(R10), Y8, Y3
+	VFMADD231PS 128(R10), Y8, Y4
+	VFMADD231PS 160(R10), Y8, Y5
+	VFMADD231PS 192(R10), Y8, Y6
+	VFMADD231PS 224(R10), Y8, Y7
+	ADDQ R8, R10
+	INCQ R11
+	JMP  w32t64
+
+w32t64done:
+	VMOVUPS Y0, (R12)
+	VMOVUPS Y1, 32(R12)
+	VMOVUPS Y2, 64(R12)
+	VMOVUPS Y3, 96(R12)
+	VMOVUPS Y4, 128(R12)
+	VMOVUPS Y5, 160(R12)
+	VMOVUPS Y6, 192(R12)
+	VMOVUPS Y7, 224(R12)
+	ADDQ $64, AX
+	JMP  w32chunk64
+
+w32chunk8:
+	CMPQ AX, DX
+	JGE  w32done
+	LEAQ (R9)(AX*4), R12
+	VMOVUPS (R12), Y0
+	LEAQ (DI)(AX*4), R10
+	XORQ R11, R11
+
+w32t8:
+	CMPQ R11, CX
+	JGE  w32t8done
+	VBROADCASTSS (SI)(R11*4), Y8
+	VFMADD231PS (R10), Y8, Y0
+	ADDQ R8, R10
+	INCQ R11
+	JMP  w32t8
+
+w32t8done:
+	VMOVUPS Y0, (R12)
+	ADDQ $8, AX
+	JMP  w32chunk8
+
+w32done:
+	VZEROUPPER
+	RET
+
+// func wsumF16AVX2(p *float32, v *uint16, stride, n, d int, out *float32)
+TEXT ·wsumF16AVX2(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), SI
+	MOVQ v+8(FP), DI
+	MOVQ stride+16(FP), R8
+	MOVQ n+24(FP), CX
+	MOVQ d+32(FP), DX
+	MOVQ out+40(FP), R9
+	XORQ AX, AX
+
+w16chunk64:
+	MOVQ DX, BX
+	SUBQ AX, BX
+	CMPQ BX, $64
+	JL   w16chunk8
+	LEAQ (R9)(AX*4), R12
+	VMOVUPS (R12), Y0
+	VMOVUPS 32(R12), Y1
+	VMOVUPS 64(R12), Y2
+	VMOVUPS 96(R12), Y3
+	VMOVUPS 128(R12), Y4
+	VMOVUPS 160(R12), Y5
+	VMOVUPS 192(R12), Y6
+	VMOVUPS 224(R12), Y7
+	LEAQ (DI)(AX*2), R10
+	XORQ R11, R11
+
+w16t64:
+	CMPQ R11, CX
+	JGE  w16t64done
+	VBROADCASTSS (SI)(R11*4), Y8
+	VCVTPH2PS (R10), Y9
+	VCVTPH2PS 16(R10), Y10
+	VCVTPH2PS 32(R10), Y11
+	VCVTPH2PS 48(R10), Y12
+	VFMADD231PS Y9, Y8, Y0
+	VFMADD231PS Y10, Y8, Y1
+	VFMADD231PS Y11, Y8, Y2
+	VFMADD231PS Y12, Y8, Y3
+	VCVTPH2PS 64(R10), Y9
+	VCVTPH2PS 80(R10), Y10
+	VCVTPH2PS 96(R10), Y11
+	VCVTPH2PS 112(R10), Y12
+	VFMADD231PS Y9, Y8, Y4
+	VFMADD231PS Y10, Y8, Y5
+	VFMADD231PS Y11, Y8, Y6
+	VFMADD231PS Y12, Y8, Y7
+	ADDQ R8, R10
+	INCQ R11
+	JMP  w16t64
+
+w16t64done:
+	VMOVUPS Y0, (R12)
+	VMOVUPS Y1, 32(R12)
+	VMOVUPS Y2, 64(R12)
+	VMOVUPS Y3, 96(R12)
+	VMOVUPS Y4, 128(R12)
+	VMOVUPS Y5, 160(R12)
+	VMOVUPS Y6, 192(R12)
+	VMOVUPS Y7, 224(R12)
+	ADDQ $64, AX
+	JMP  w16chunk64
+
+w16chunk8:
+	CMPQ AX, DX
+	JGE  w16done
+	LEAQ (R9)(AX*4), R12
+	VMOVUPS (R12), Y0
+	LEAQ (DI)(AX*2), R10
+	XORQ R11, R11
+
+w16t8:
+	CMPQ R11, CX
+	JGE  w16t8done
+	VBROADCASTSS (SI)(R11*4), Y8
+	VCVTPH2PS (R10), Y9
+	VFMADD231PS Y9, Y8, Y0
+	ADDQ R8, R10
+	INCQ R11
+	JMP  w16t8
+
+w16t8done:
+	VMOVUPS Y0, (R12)
+	ADDQ $8, AX
+	JMP  w16chunk8
+
+w16done:
+	VZEROUPPER
+	RET
+
+// Constants of expf (Cephes): log2(e), ln 2 in two parts, the lower clamp,
+// the polynomial, 1.0 and the exponent bias.
+DATA expc<>+0(SB)/4, $0x3fb8aa3b
+DATA expc<>+4(SB)/4, $0x3f318000
+DATA expc<>+8(SB)/4, $0xb95e8083
+DATA expc<>+12(SB)/4, $0xc2ae0000
+DATA expc<>+16(SB)/4, $0x39506967
+DATA expc<>+20(SB)/4, $0x3ab743ce
+DATA expc<>+24(SB)/4, $0x3c088908
+DATA expc<>+28(SB)/4, $0x3d2aa9c1
+DATA expc<>+32(SB)/4, $0x3e2aaaaa
+DATA expc<>+36(SB)/4, $0x3f000000
+DATA expc<>+40(SB)/4, $0x3f800000
+DATA expc<>+44(SB)/4, $127
+GLOBL expc<>(SB), RODATA|NOPTR, $48
+
+// func expSumAVX2(x *float32, n int, m float32) float32
+// x[i] = exp(max(x[i]-m, -87)) for i < n&^7; returns their sum.
+TEXT ·expSumAVX2(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSS m+16(FP), Y15
+	VBROADCASTSS expc<>+0(SB), Y14
+	VBROADCASTSS expc<>+4(SB), Y13
+	VBROADCASTSS expc<>+8(SB), Y12
+	VBROADCASTSS expc<>+12(SB), Y11
+	VBROADCASTSS expc<>+40(SB), Y10
+	VPBROADCASTD expc<>+44(SB), Y9
+	VXORPS Y0, Y0, Y0
+
+exploop:
+	CMPQ CX, $8
+	JL   expdone
+	VMOVUPS (SI), Y1
+	VSUBPS Y15, Y1, Y1
+	VMAXPS Y11, Y1, Y1
+	VMULPS Y14, Y1, Y2
+	VROUNDPS $0, Y2, Y2
+	VFNMADD231PS Y13, Y2, Y1
+	VFNMADD231PS Y12, Y2, Y1
+	VBROADCASTSS expc<>+16(SB), Y4
+	VBROADCASTSS expc<>+20(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VBROADCASTSS expc<>+24(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VBROADCASTSS expc<>+28(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VBROADCASTSS expc<>+32(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VBROADCASTSS expc<>+36(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VMULPS Y1, Y1, Y5
+	VFMADD213PS Y1, Y5, Y4
+	VADDPS Y10, Y4, Y4
+	VCVTPS2DQ Y2, Y3
+	VPADDD Y9, Y3, Y3
+	VPSLLD $23, Y3, Y3
+	VMULPS Y3, Y4, Y4
+	VMOVUPS Y4, (SI)
+	VADDPS Y4, Y0, Y0
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP  exploop
+
+expdone:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+DATA siluc<>+0(SB)/4, $0x42b00000
+GLOBL siluc<>(SB), RODATA|NOPTR, $4
+
+// func swigluAVX2(gate, up *float32, n int)
+// gate[i] = gate[i] / (1 + exp(-gate[i])) * up[i] for i < n&^7, exp as in expSumAVX2
+// with its argument clamped to [-87, 88].
+TEXT ·swigluAVX2(SB), NOSPLIT, $0-24
+	MOVQ gate+0(FP), SI
+	MOVQ up+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS expc<>+0(SB), Y14
+	VBROADCASTSS expc<>+4(SB), Y13
+	VBROADCASTSS expc<>+8(SB), Y12
+	VBROADCASTSS expc<>+12(SB), Y11
+	VBROADCASTSS expc<>+40(SB), Y10
+	VPBROADCASTD expc<>+44(SB), Y9
+	VBROADCASTSS siluc<>+0(SB), Y8
+	VXORPS Y15, Y15, Y15
+
+sgloop:
+	CMPQ CX, $8
+	JL   sgdone
+	VMOVUPS (SI), Y6
+	VSUBPS Y6, Y15, Y1
+	VMAXPS Y11, Y1, Y1
+	VMINPS Y8, Y1, Y1
+	VMULPS Y14, Y1, Y2
+	VROUNDPS $0, Y2, Y2
+	VFNMADD231PS Y13, Y2, Y1
+	VFNMADD231PS Y12, Y2, Y1
+	VBROADCASTSS expc<>+16(SB), Y4
+	VBROADCASTSS expc<>+20(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VBROADCASTSS expc<>+24(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VBROADCASTSS expc<>+28(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VBROADCASTSS expc<>+32(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VBROADCASTSS expc<>+36(SB), Y5
+	VFMADD213PS Y5, Y1, Y4
+	VMULPS Y1, Y1, Y5
+	VFMADD213PS Y1, Y5, Y4
+	VADDPS Y10, Y4, Y4
+	VCVTPS2DQ Y2, Y3
+	VPADDD Y9, Y3, Y3
+	VPSLLD $23, Y3, Y3
+	VMULPS Y3, Y4, Y4
+	VADDPS Y10, Y4, Y4
+	VMULPS (DI), Y6, Y6
+	VDIVPS Y4, Y6, Y6
+	VMOVUPS Y6, (SI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  sgloop
+
+sgdone:
+	VZEROUPPER
+	RET
