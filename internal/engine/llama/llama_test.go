@@ -121,6 +121,17 @@ func TestForwardVariants(t *testing.T) {
 			checkPrefill(t, loadModel(t, tc.opts), tc.tol, tc.cache)
 		})
 	}
+	// The plain-Go vector routines (used on CPUs without AVX2).
+	for _, cache := range []llama.CacheType{llama.CacheF32, llama.CacheF16} {
+		t.Run("generic vectors/"+cache.String(), func(t *testing.T) {
+			defer llama.SetGeneric(true)()
+			tol := 1e-5
+			if cache == llama.CacheF16 {
+				tol = 2e-3
+			}
+			checkPrefill(t, loadModel(t, tiny("qwen3", ggml.F32)), tol, cache)
+		})
+	}
 }
 
 // checkPrefill runs prompt as one batch and compares every position's
