@@ -47,14 +47,19 @@ const Name = "builtin"
 // Extension is the file extension of served models.
 const Extension = ".gguf"
 
+// DefaultMaxContext is the context window when Options.MaxContext is 0
+// and the model's is longer.
+const DefaultMaxContext = 8192
+
 // Options configures an Engine.
 type Options struct {
 	// Dir is the models directory: NAME.gguf is served as model NAME.
 	Dir string
 	// CacheType is the KV cache element type (default F16).
 	CacheType llama.CacheType
-	// MaxContext caps each sequence's context window (0: the model's
-	// context length).
+	// MaxContext caps each sequence's context window: 0 means the model's
+	// context length up to DefaultMaxContext (the KV cache of a long-context
+	// model would not fit in memory otherwise); a positive value is the cap.
 	MaxContext int
 	// MaxSequences is how many sequences one model decodes together; more
 	// requests wait in the loop's queue (default 8).

@@ -75,9 +75,9 @@ func newModel(name string, f *gguf.File, opts Options, log *slog.Logger) (*model
 	if err != nil {
 		return nil, fmt.Errorf("builtin: load %q: %w", name, err)
 	}
-	limit := lm.Config.Context
+	limit := min(lm.Config.Context, DefaultMaxContext)
 	if opts.MaxContext > 0 {
-		limit = min(limit, opts.MaxContext)
+		limit = min(lm.Config.Context, opts.MaxContext)
 	}
 	m := &model{name: name, opts: opts, file: f, lm: lm, tok: tok, limit: limit,
 		submit: make(chan *job, 64), wake: make(chan struct{}, 1),
@@ -238,7 +238,19 @@ func (m *model) loop() {
 			}
 			continue
 		}
-		out, err := runner.Forward(ctx, batch)
+		// A batch of one request (a long prompt, typically) stops between
+		// layers when that request is cancelled.
+		fctx, sole := ctx, soleJob(owners)
+		var release func()
+		if sole != nil {
+			c, cancel := context.WithCancel(sole.ctx)
+			stop := context.AfterFunc(ctx, cancel)
+			fctx, release = c, func() { stop(); cancel() }
+		}
+		out, err := runner.Forward(fctx, batch)
+		if release != nil {
+			release()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -303,6 +315,16 @@ func (m *model) loop() {
 			active = keep
 		}
 	}
+}
+
+// soleJob returns the job of every batch entry, or nil if there are several.
+func soleJob(owners []*job) *job {
+	for _, j := range owners[1:] {
+		if j != owners[0] {
+			return nil
+		}
+	}
+	return owners[0]
 }
 
 func (m *model) removed(j *job) {
