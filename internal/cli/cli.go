@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -99,4 +100,11 @@ func versionCmd(e *env) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func environOr(environ []string) []string {
+	if environ == nil {
+		return os.Environ()
+	}
+	return environ
 }
