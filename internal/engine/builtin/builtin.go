@@ -7,7 +7,9 @@
 // feeds their prompts in chunks, and decodes the next token of every active
 // sequence in one batched forward pass (continuous batching). Requests get
 // their text through a channel; the caller's goroutine turns tokens into
-// UTF-8 text, applies stop strings and calls emit.
+// UTF-8 text, applies stop strings and calls emit. Finished sequences are
+// kept for a while (Options.KeepSequences): a request whose prompt starts
+// with the tokens of a kept one (a chat's next turn) reuses its KV cache.
 //
 // Promises:
 //   - Chat requests are rendered with the model's tokenizer.chat_template,
@@ -68,6 +70,11 @@ type Options struct {
 	// (default 256); longer prompts take several steps, interleaved with
 	// the decoding of other sequences.
 	PrefillChunk int
+	// KeepSequences is how many finished sequences each model keeps, with
+	// their KV caches, for reuse by a later request whose prompt starts the
+	// same way (a chat's next turn feeds only its new tokens). Default 4;
+	// negative: none.
+	KeepSequences int
 	// Logger receives load and unload events (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -106,6 +113,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.PrefillChunk <= 0 {
 		opts.PrefillChunk = 256
+	}
+	if opts.KeepSequences == 0 {
+		opts.KeepSequences = 4
 	}
 	if opts.MaxContext < 0 {
 		return nil, fmt.Errorf("builtin: new: negative MaxContext %d", opts.MaxContext)

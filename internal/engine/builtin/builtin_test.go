@@ -460,3 +460,33 @@ func TestChatTemplate(t *testing.T) {
 		t.Errorf("template rejection: err = %v, want ErrInvalidRequest", err)
 	}
 }
+
+// TestPromptReuse checks that a request whose prompt extends an earlier
+// one reuses its KV cache, and gets the same text as without reuse.
+func TestPromptReuse(t *testing.T) {
+	first := &engine.Request{Model: "tiny", Prompt: "The story so far: a cat sat", MaxTokens: 8, Seed: ptr(int64(2))}
+	next := func(prev string) *engine.Request {
+		return &engine.Request{Model: "tiny", Prompt: first.Prompt + prev + " and then", MaxTokens: 8, Seed: ptr(int64(3))}
+	}
+	fresh := newEngine(t, Options{KeepSequences: -1})
+	a, _ := run(t, fresh, first)
+	want, _ := run(t, fresh, next(a.text.String()))
+
+	e := newEngine(t, Options{})
+	m, err := e.get(context.Background(), "tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan *job, 2)
+	m.onRemove = func(j *job) { removed <- j }
+	b, _ := run(t, e, first)
+	<-removed
+	got, res := run(t, e, next(b.text.String()))
+	j := <-removed
+	if j.reused < 5 || j.reused >= res.Usage.PromptTokens {
+		t.Errorf("reused %d of %d prompt tokens", j.reused, res.Usage.PromptTokens)
+	}
+	if got.text.String() != want.text.String() {
+		t.Errorf("with reuse %q, without %q", got.text.String(), want.text.String())
+	}
+}

@@ -38,6 +38,8 @@ type model struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	kept []kept // owned by the loop
+
 	// onRemove, when set (tests), is called by the loop for each job it
 	// drops, after its last forward step.
 	onRemove func(*job)
@@ -104,6 +106,59 @@ func (m *model) poke() {
 	}
 }
 
+// attach gives j a sequence: the kept sequence that shares the longest
+// prefix with j's prompt (truncated to that prefix, so that only the rest of
+// the prompt is fed), or a new one.
+func (m *model) attach(j *job) {
+	j.hist = append(j.hist[:0], j.prompt...)
+	best, bestLen := -1, 0
+	if !j.embed {
+		for i, c := range m.kept {
+			n := commonPrefix(c.hist, j.prompt)
+			// Leave at least one prompt token to feed: it gives the logits.
+			n = min(n, len(j.prompt)-1)
+			if n > bestLen {
+				best, bestLen = i, n
+			}
+		}
+	}
+	if best < 0 {
+		j.seq = m.lm.NewSequence(m.opts.CacheType, m.limit)
+		return
+	}
+	c := m.kept[best]
+	m.kept = append(m.kept[:best], m.kept[best+1:]...)
+	c.seq.Truncate(bestLen)
+	j.seq, j.fed = c.seq, bestLen
+	j.reused = bestLen
+}
+
+func commonPrefix(a, b []int32) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
+// keep puts the sequence of a finished generation job among the kept ones
+// (most recent last), dropping the oldest beyond Options.KeepSequences.
+func (m *model) keep(j *job) {
+	if j.seq == nil || j.embed || j.failed || m.opts.KeepSequences <= 0 || j.seq.Len() == 0 {
+		return
+	}
+	m.kept = append(m.kept, kept{seq: j.seq, hist: j.hist[:j.seq.Len()]})
+	if len(m.kept) > m.opts.KeepSequences {
+		m.kept = m.kept[1:]
+	}
+}
+
+// kept is a finished sequence held for prompt reuse.
+type kept struct {
+	seq  *llama.Sequence
+	hist []int32
+}
+
 // job is one request in the loop.
 type job struct {
 	ctx       context.Context
@@ -119,8 +174,11 @@ type job struct {
 	seq       *llama.Sequence
 	fed       int
 	next      int32
+	hist      []int32 // tokens fed to seq, in order (prompt, then generated)
+	failed    bool    // a forward step failed: seq is not reusable
 	generated int
 	pooled    []float64
+	reused    int // prompt tokens taken from a kept sequence
 	steps     int // forward steps that included the job
 }
 
@@ -199,7 +257,7 @@ func (m *model) loop() {
 				m.removed(j)
 				continue
 			}
-			j.seq = m.lm.NewSequence(m.opts.CacheType, m.limit)
+			m.attach(j)
 			active = append(active, j)
 		}
 		// Build the batch: one token per decoding sequence, then prompt
@@ -207,6 +265,7 @@ func (m *model) loop() {
 		batch, owners = batch[:0], owners[:0]
 		for _, j := range active {
 			if j.wantsDecode() {
+				j.hist = append(j.hist, j.next)
 				batch = append(batch, llama.Token{Seq: j.seq, ID: int(j.next), Logits: true})
 				owners = append(owners, j)
 			}
@@ -220,7 +279,7 @@ func (m *model) loop() {
 				continue
 			}
 			k := min(budget, len(j.prompt)-j.fed)
-			for i := range k {
+			for i := range k { // prompt tokens are already in hist
 				last := j.fed+i == len(j.prompt)-1
 				batch = append(batch, llama.Token{Seq: j.seq, ID: int(j.prompt[j.fed+i]),
 					Logits: last && !j.embed, Hidden: j.embed})
@@ -262,6 +321,7 @@ func (m *model) loop() {
 			keep := active[:0]
 			for _, j := range active {
 				if failed[j] {
+					j.failed = true
 					fail(j, fmt.Errorf("builtin: %w", err))
 					continue
 				}
@@ -328,6 +388,7 @@ func soleJob(owners []*job) *job {
 }
 
 func (m *model) removed(j *job) {
+	m.keep(j)
 	j.seq = nil
 	if m.onRemove != nil {
 		m.onRemove(j)
