@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# test.sh runs every test of silo, as CI does: it installs what the tests
+# need (scripts/deps.sh test), starts a throwaway PostgreSQL on loopback,
+# then runs go vet, staticcheck and the whole suite with the race detector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
+scripts/deps.sh test
+
+eval "$(scripts/pg-test.sh)"
+trap 'scripts/pg-test.sh stop >/dev/null 2>&1 || true' EXIT
+# Tests that need PostgreSQL, node or other real components fail rather
+# than skip when CI is set.
+export CI=${CI:-true}
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then echo "not gofmt-ed:"; echo "$unformatted"; exit 1; fi
+echo "== go vet"
+go vet ./...
+echo "== staticcheck"
+go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+echo "== go test -race"
+go test -race -timeout 40m ./... 2>&1 | tee /tmp/silo-test.log
