@@ -73,7 +73,8 @@ type Options struct {
 	// KeepSequences is how many finished sequences each model keeps, with
 	// their KV caches, for reuse by a later request whose prompt starts the
 	// same way (a chat's next turn feeds only its new tokens). Default 4;
-	// negative: none.
+	// negative: none. Whatever the count, kept caches hold at most the
+	// memory of one full context window.
 	KeepSequences int
 	// Logger receives load and unload events (default slog.Default()).
 	Logger *slog.Logger

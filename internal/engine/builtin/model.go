@@ -151,6 +151,21 @@ func (m *model) keep(j *job) {
 	if len(m.kept) > m.opts.KeepSequences {
 		m.kept = m.kept[1:]
 	}
+	// Idle caches hold at most one full context window of memory.
+	c := m.lm.Config
+	el := 4
+	if m.opts.CacheType == llama.CacheF16 {
+		el = 2
+	}
+	budget := 2 * c.Layers * c.KVHeads * c.HeadDim * el * m.limit
+	total := 0
+	for _, k := range m.kept {
+		total += k.seq.Bytes()
+	}
+	for len(m.kept) > 1 && total > budget {
+		total -= m.kept[0].seq.Bytes()
+		m.kept = m.kept[1:]
+	}
 }
 
 // kept is a finished sequence held for prompt reuse.
