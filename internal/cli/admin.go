@@ -37,12 +37,6 @@ func (e *env) table(header string, rows func(tw *tabwriter.Writer)) {
 	tw.Flush()
 }
 
-func (e *env) printJSON(v any) error {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 // findUser resolves a user name or id to its id.
 func findUser(ctx context.Context, cl *client.Client, nameOrID string) (userOut, error) {
 	var list struct {

@@ -81,12 +81,11 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 	}
 	defer st.Close()
 
-	var engines []engine.Engine
-	if b, err := builtinEngine(cfg, log); err != nil {
+	b, err := builtinEngine(cfg, log)
+	if err != nil {
 		return err
-	} else if b != nil {
-		engines = append(engines, b)
 	}
+	engines := []engine.Engine{b}
 	if len(cfg.Upstreams) > 0 {
 		var backends []upstream.Backend
 		for _, u := range cfg.Upstreams {

@@ -25,9 +25,11 @@
 package gguf
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/silo-ai/silo/internal/engine/ggml"
 )
@@ -355,44 +357,7 @@ func checkLayout(ts []TensorInfo, size uint64) error {
 }
 
 func sortByOffset(order []int, ts []TensorInfo) {
-	// Insertion sort is quadratic; tensors are usually already in order, so
-	// fall back to a heap sort only when they are not.
-	sorted := true
-	for i := 1; i < len(order); i++ {
-		if ts[order[i]].Offset < ts[order[i-1]].Offset {
-			sorted = false
-			break
-		}
-	}
-	if sorted {
-		return
-	}
-	less := func(a, b int) bool { return ts[order[a]].Offset < ts[order[b]].Offset }
-	n := len(order)
-	var down func(i, n int)
-	down = func(i, n int) {
-		for {
-			c := 2*i + 1
-			if c >= n {
-				return
-			}
-			if c+1 < n && less(c, c+1) {
-				c++
-			}
-			if !less(i, c) {
-				return
-			}
-			order[i], order[c] = order[c], order[i]
-			i = c
-		}
-	}
-	for i := n/2 - 1; i >= 0; i-- {
-		down(i, n)
-	}
-	for i := n - 1; i > 0; i-- {
-		order[0], order[i] = order[i], order[0]
-		down(0, i)
-	}
+	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(ts[a].Offset, ts[b].Offset) })
 }
 
 func (d *decoder) tensorInfo(alignment uint64) (TensorInfo, error) {
