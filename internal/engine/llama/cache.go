@@ -2,15 +2,17 @@ package llama
 
 import "fmt"
 
-// CacheType is the element type of a sequence's KV cache.
+// CacheType is the element type of a sequence's KV cache. The zero value is
+// CacheF16.
 type CacheType int
 
 const (
-	// CacheF32 keeps keys and values as float32 (exact).
-	CacheF32 CacheType = iota
-	// CacheF16 keeps them as IEEE half floats: half the memory, rounding
-	// each element to 11 significant bits (llama.cpp's default).
-	CacheF16
+	// CacheF16 keeps keys and values as IEEE half floats: half the memory
+	// of float32, rounding each element to 11 significant bits (llama.cpp's
+	// default).
+	CacheF16 CacheType = iota
+	// CacheF32 keeps them as float32 (exact).
+	CacheF32
 )
 
 func (t CacheType) String() string {
