@@ -38,9 +38,9 @@ type env struct {
 	environ        []string
 }
 
-// Main runs the CLI and returns the process exit code.
-func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if err := Run(ctx, args, stdin, stdout, stderr, nil); err != nil {
+// Main runs the CLI and returns the process exit code; environ as for Run.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	if err := Run(ctx, args, stdin, stdout, stderr, environ); err != nil {
 		fmt.Fprintf(stderr, "silo: error: %v\n", err)
 		var h *hinted
 		if errors.As(err, &h) {
