@@ -305,7 +305,7 @@ func (h *Handler) embeddings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := EmbeddingResponse{Object: "list", Model: body.Model, Data: make([]Embedding, len(vecs)),
-		Usage: Usage{PromptTokens: usage.PromptTokens, TotalTokens: usage.PromptTokens}}
+		Usage: EmbeddingUsage{PromptTokens: usage.PromptTokens, TotalTokens: usage.PromptTokens}}
 	for i, v := range vecs {
 		var emb any = v
 		if body.EncodingFormat == "base64" {
