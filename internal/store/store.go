@@ -5,7 +5,8 @@
 //
 // The store holds accounts, hashed API keys, usage, limits and the audit
 // chain. It never holds a plaintext secret: API keys and one-time tokens are
-// stored as SHA-256 hashes, and chat content (a later migration) only sealed.
+// stored as SHA-256 hashes, and chat content only sealed (age files
+// to public keys whose private halves live on clients).
 //
 // Conventions every implementation keeps (storetest.Run checks them):
 //   - Times are stored in UTC with microsecond precision; what a method
@@ -14,7 +15,8 @@
 //   - Create methods assign a random ID when it is uuid.Nil and the current
 //     time when CreatedAt is zero.
 //   - Names compare byte-wise (case-sensitive); callers normalise them.
-//   - Deleting a user deletes their API keys and limits. Their usage rows stay
+//   - Deleting a user deletes their API keys, limits, device keys and
+//     conversations. Their usage rows stay
 //     (with the user's ID, for accounting), and audit entries are never
 //     deleted by the store.
 package store
@@ -111,6 +113,58 @@ type AuditEntry struct {
 	Hash     []byte
 }
 
+// Sealing-key kinds (see SealKey).
+const (
+	SealKeyDevice = "device" // one of a user's devices
+	SealKeyAdmin  = "admin"  // the organisation's admin key; at most one is live
+	SealKeyBackup = "backup" // an offline backup key
+)
+
+// SealKey is a public age recipient ("age1pq1...") that stored chat content
+// is sealed to. Its private half lives on a client; the store never holds
+// one. UserID is set for device keys only.
+type SealKey struct {
+	ID          uuid.UUID
+	Kind        string // SealKeyDevice, SealKeyAdmin or SealKeyBackup
+	UserID      *uuid.UUID
+	Name        string
+	Recipient   string // the age1pq1 public key
+	Fingerprint string // seal.Recipient.Fingerprint of Recipient; unique
+	CreatedAt   time.Time
+	RevokedAt   *time.Time
+}
+
+// Conversation is a stored chat. It holds no content itself: its messages
+// are SealedMessages.
+type Conversation struct {
+	ID        uuid.UUID
+	UserID    uuid.UUID
+	CreatedAt time.Time
+}
+
+// SealedMessage is one stored chat message, sealed (an age file) to the
+// keys whose fingerprints Recipients records, sorted. Role ("user" or
+// "assistant") and Seq (1, 2, ... within the conversation) are the only
+// plain facts about it. Version starts at 1 and grows by one each time the
+// message is sealed again (rewrap).
+type SealedMessage struct {
+	ID             uuid.UUID
+	ConversationID uuid.UUID
+	Seq            int64
+	Role           string
+	Version        int64
+	Sealed         []byte
+	Recipients     []string
+	CreatedAt      time.Time
+}
+
+// SealKeyFilter selects sealing keys; zero fields match everything.
+type SealKeyFilter struct {
+	Kind     string
+	UserID   *uuid.UUID
+	LiveOnly bool // leave out revoked keys
+}
+
 // Store is silo's persistent state. Implementations are safe for concurrent
 // use, and every method either fully applies or leaves no trace.
 type Store interface {
@@ -171,6 +225,46 @@ type Store interface {
 	GetSetting(ctx context.Context, key string) ([]byte, error) // ErrNotFound if unset
 	SetSetting(ctx context.Context, key string, value []byte) error
 	DeleteSetting(ctx context.Context, key string) error // ErrNotFound if unset (so a one-time value is spent once)
+
+	// Sealed conversations (issue 4). The store keeps public keys and
+	// sealed blobs only.
+	//
+	// CreateSealKey fails with ErrConflict on a duplicate ID or fingerprint
+	// or a second live admin key, and with ErrNotFound if a device key's user
+	// does not exist. Device keys must name a user, others must not.
+	CreateSealKey(ctx context.Context, k *SealKey) error
+	GetSealKey(ctx context.Context, id uuid.UUID) (*SealKey, error)
+	// ListSealKeys lists keys, oldest first, filtered as f says.
+	ListSealKeys(ctx context.Context, f SealKeyFilter) ([]SealKey, error)
+	// RevokeSealKey marks a key revoked; revoking it again keeps the first time.
+	RevokeSealKey(ctx context.Context, id uuid.UUID, at time.Time) error
+	// SealRecipients returns, from one consistent read, the keys a message
+	// of the user is sealed to: the user's live device keys, the live admin
+	// key and every live backup key.
+	SealRecipients(ctx context.Context, userID uuid.UUID) ([]SealKey, error)
+	// CreateConversation fails with ErrNotFound if the user does not exist.
+	CreateConversation(ctx context.Context, c *Conversation) error
+	GetConversation(ctx context.Context, id uuid.UUID) (*Conversation, error)
+	// ListConversations lists a user's conversations (everyone's if userID
+	// is nil), oldest first.
+	ListConversations(ctx context.Context, userID *uuid.UUID) ([]Conversation, error)
+	// DeleteConversation deletes a conversation with its messages.
+	DeleteConversation(ctx context.Context, id uuid.UUID) error
+	// AppendMessages appends ms, in order, to a conversation in one
+	// transaction, numbering them after its last message; it writes back
+	// ID, Seq, Version (1) and CreatedAt. ErrNotFound if the conversation
+	// does not exist. Each message needs a role, a sealed blob and at least
+	// one recipient.
+	AppendMessages(ctx context.Context, conversationID uuid.UUID, ms []*SealedMessage) error
+	// ListMessages returns a conversation's messages with Seq > after, in
+	// order, at most limit (which must be positive).
+	ListMessages(ctx context.Context, conversationID uuid.UUID, after int64, limit int) ([]SealedMessage, error)
+	// ResealMessage replaces the sealed blob and recipients of message m.ID
+	// if its stored version is still m.Version, and writes back the new
+	// version (m.Version+1). The old blob is replaced in the same
+	// transaction, never dropped first. ErrNotFound if there is no such
+	// message, ErrConflict if its version moved on.
+	ResealMessage(ctx context.Context, m *SealedMessage) error
 
 	// Close releases the store; later calls fail, and a second Close is a no-op.
 	Close() error

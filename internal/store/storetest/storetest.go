@@ -53,6 +53,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Times", testTimes},
 		{"ConcurrentCreateSameName", testConcurrentCreateSameName},
 		{"ConcurrentWorkload", testConcurrentWorkload},
+		// Sealed conversations (conversations.go).
+		{"SealKeys", testSealKeys},
+		{"Conversations", testConversations},
+		{"SealedDeleteUser", testSealedDeleteUser},
+		{"AppendConcurrent", testAppendConcurrent},
 		{"Close", testClose},
 	}
 	for _, tt := range tests {
