@@ -78,6 +78,12 @@ type Options struct {
 	KeepSequences int
 	// Logger receives load and unload events (default slog.Default()).
 	Logger *slog.Logger
+	// Verify, when set, decides whether model name (file path) may be
+	// served: Models omits a model it refuses, and loading one fails with
+	// its error (wrapped with engine.ErrModelNotFound) and logs it. It is
+	// called on every Models call and before every load, so it should be
+	// cheap for an unchanged file (internal/models caches digests).
+	Verify func(ctx context.Context, name, path string) error
 }
 
 // Engine serves GGUF models from a directory. It implements engine.Engine
@@ -161,6 +167,9 @@ func (e *Engine) Models(ctx context.Context) ([]engine.ModelInfo, error) {
 		if err != nil {
 			continue
 		}
+		if e.opts.Verify != nil && e.opts.Verify(ctx, name, filepath.Join(e.opts.Dir, de.Name())) != nil {
+			continue
+		}
 		out = append(out, engine.ModelInfo{ID: name, OwnedBy: "silo", Created: info.ModTime().UTC(),
 			Engine: Name, Embeddings: true})
 	}
@@ -180,6 +189,12 @@ func (e *Engine) get(ctx context.Context, name string) (*model, error) {
 	path, err := e.Path(name)
 	if err != nil {
 		return nil, err
+	}
+	if e.opts.Verify != nil {
+		if err := e.opts.Verify(ctx, name, path); err != nil {
+			e.log.WarnContext(ctx, "builtin: load refused", "model", name, "err", err)
+			return nil, fmt.Errorf("builtin: model %q refused: %w (%w)", name, engine.ErrModelNotFound, err)
+		}
 	}
 	e.mu.Lock()
 	if e.closed {

@@ -1,0 +1,180 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/silo-ai/silo/internal/provenance"
+)
+
+// Status is a model's provenance status.
+type Status string
+
+// Statuses.
+const (
+	// StatusVerified: the model passes the trust policy.
+	StatusVerified Status = "verified"
+	// StatusRefused: the model fails the policy in mode enforce; it is not
+	// served.
+	StatusRefused Status = "refused"
+	// StatusUnverified: the model is served without passing a policy:
+	// there is none, its mode is off, or it failed in mode warn.
+	StatusUnverified Status = "unverified"
+)
+
+// NoPolicyReason is the reason given for every model when no trust policy
+// is configured.
+const NoPolicyReason = "no trust policy configured (silo serve --policy FILE): model not verified"
+
+// Verdict is a Checker's answer for one model.
+type Verdict struct {
+	Status Status `json:"status"`
+	// Allow says whether the model may be served.
+	Allow bool `json:"-"`
+	// Reason is one line for logs, the API and the CLI.
+	Reason  string   `json:"reason"`
+	Signers []string `json:"signers,omitempty"`
+	SHA256  string   `json:"sha256,omitempty"`
+	// Statement is the certificate's statement when its signatures met
+	// the policy's threshold.
+	Statement *provenance.Statement `json:"-"`
+}
+
+// Checker evaluates models against a trust policy.
+//
+// Without a Policy (none configured), every model is allowed and reported
+// unverified with NoPolicyReason: silo then serves what is in its models
+// directory, as before provenance existed, and says so at start and for
+// each model. A configured policy decides by its mode; evaluation fails
+// closed (see provenance.Evaluate).
+type Checker struct {
+	// Policy is the trust policy; nil when none is configured.
+	Policy *provenance.Policy
+	// Digests hashes model files (nil: an in-memory cache).
+	Digests *DigestCache
+	// Evidence, when set, returns what the caller verified about the
+	// inclusion of a model's certificate envelope in the transparency log.
+	Evidence func(modelPath string, envelope []byte) *provenance.LogEvidence
+	// Log receives one line per model the first time it is refused or
+	// allowed with a warning (default slog.Default()).
+	Log *slog.Logger
+
+	once   sync.Once
+	mu     sync.Mutex
+	warned map[string]string // path -> last reason logged
+}
+
+// LoadPolicy reads and parses a policy file. Any problem is an error: a
+// policy that was asked for and cannot be used must stop the server, not be
+// ignored.
+func LoadPolicy(file string) (*provenance.Policy, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("models: policy: %w", err)
+	}
+	p, err := provenance.ParsePolicy(b)
+	if err != nil {
+		return nil, fmt.Errorf("models: policy %s: %w", file, err)
+	}
+	return p, nil
+}
+
+// Mode returns the effective mode: the policy's, or warn without one.
+func (c *Checker) Mode() provenance.Mode {
+	if c.Policy == nil {
+		return provenance.ModeWarn
+	}
+	return c.Policy.Mode
+}
+
+func (c *Checker) init() {
+	c.once.Do(func() {
+		if c.Digests == nil {
+			c.Digests, _ = OpenDigestCache("")
+		}
+		if c.Log == nil {
+			c.Log = slog.Default()
+		}
+		c.warned = map[string]string{}
+	})
+}
+
+// Check evaluates model name, whose file is path, with its certificate
+// CertPath(path).
+func (c *Checker) Check(ctx context.Context, name, path string) Verdict {
+	c.init()
+	if c.Policy == nil {
+		return Verdict{Status: StatusUnverified, Allow: true, Reason: NoPolicyReason}
+	}
+	if c.Policy.Mode == provenance.ModeOff {
+		d := provenance.Evaluate(c.Policy, provenance.Input{Model: name})
+		return Verdict{Status: StatusUnverified, Allow: d.Allow, Reason: d.Reason}
+	}
+	refuse := func(reason string) Verdict {
+		v := Verdict{Status: StatusRefused, Reason: reason}
+		if c.Policy.Mode == provenance.ModeWarn {
+			v.Status, v.Allow, v.Reason = StatusUnverified, true, "warning (policy mode warn): "+reason
+		}
+		return v
+	}
+	sum, err := c.Digests.Digest(path)
+	if err != nil {
+		return refuse(fmt.Sprintf("model %s refused: cannot hash its file: %v", name, err))
+	}
+	env, err := os.ReadFile(CertPath(path))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return refuse(fmt.Sprintf("model %s refused: cannot read its certificate: %v", name, err))
+	}
+	in := provenance.Input{Model: name, Envelope: env, Files: map[string]string{filepath.Base(path): sum}}
+	if c.Evidence != nil && len(env) > 0 {
+		in.Log = c.Evidence(path, env)
+	}
+	d := provenance.Evaluate(c.Policy, in)
+	v := Verdict{Allow: d.Allow, Reason: d.Reason, Signers: d.Signers, SHA256: sum}
+	switch {
+	case d.Passed:
+		v.Status, v.Statement = StatusVerified, d.Statement
+	case d.Allow:
+		v.Status = StatusUnverified
+	default:
+		v.Status = StatusRefused
+	}
+	return v
+}
+
+// Verify is the built-in engine's hook: nil if model name (file path) may
+// be served, else a *RefusedError (wrapping provenance.ErrUnverifiedModel)
+// with the reason. A refusal or warning is logged once per file and reason.
+func (c *Checker) Verify(ctx context.Context, name, path string) error {
+	v := c.Check(ctx, name, path)
+	if v.Status != StatusVerified && c.Policy != nil {
+		c.mu.Lock()
+		fresh := c.warned[path] != v.Reason
+		c.warned[path] = v.Reason
+		c.mu.Unlock()
+		if fresh {
+			c.Log.WarnContext(ctx, "models: provenance", "model", name, "status", string(v.Status), "reason", v.Reason)
+		}
+	}
+	if !v.Allow {
+		return &RefusedError{Model: name, Reason: v.Reason}
+	}
+	return nil
+}
+
+// RefusedError is a model refused by the trust policy. It wraps
+// provenance.ErrUnverifiedModel; its text is the reason.
+type RefusedError struct {
+	Model  string
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return e.Reason }
+
+// Unwrap returns provenance.ErrUnverifiedModel.
+func (e *RefusedError) Unwrap() error { return provenance.ErrUnverifiedModel }
