@@ -318,4 +318,3 @@ func parseContentRange(v string) (start, size int64, ok bool) {
 	}
 	return start, size, true
 }
-
