@@ -23,6 +23,9 @@ type BenchOptions struct {
 	DecodeTokens  int             // tokens decoded for the decode figure (default 64)
 	CopyBytes     int             // buffer size for the bandwidth figure (default 512 MiB)
 	CacheType     llama.CacheType // KV cache type (default F16)
+	// BatchSequences is how many sequences the batched decode figure
+	// decodes together (default 4; negative: skip it).
+	BatchSequences int
 }
 
 // BenchResult holds the figures of one Bench run. Bandwidth is that of a
@@ -42,12 +45,16 @@ type BenchResult struct {
 	PrefillTPS    float64 `json:"prefill_tokens_per_second"`
 	DecodeTokens  int     `json:"decode_tokens"`
 	DecodeTPS     float64 `json:"decode_tokens_per_second"`
-	BandwidthBPS  float64 `json:"bandwidth_bytes_per_second"`
-	BytesPerToken int64   `json:"bytes_per_token"`
-	RooflineTPS   float64 `json:"roofline_tokens_per_second"`
-	RooflineRatio float64 `json:"roofline_ratio"`
-	ResidentBytes int64   `json:"resident_bytes"`
-	KVCacheBytes  int64   `json:"kv_cache_bytes"`
+	// BatchDecodeTPS is the total decode rate of BatchSequences sequences
+	// decoded together (one batched forward step per token of each).
+	BatchSequences int     `json:"batch_sequences"`
+	BatchDecodeTPS float64 `json:"batch_decode_tokens_per_second"`
+	BandwidthBPS   float64 `json:"bandwidth_bytes_per_second"`
+	BytesPerToken  int64   `json:"bytes_per_token"`
+	RooflineTPS    float64 `json:"roofline_tokens_per_second"`
+	RooflineRatio  float64 `json:"roofline_ratio"`
+	ResidentBytes  int64   `json:"resident_bytes"`
+	KVCacheBytes   int64   `json:"kv_cache_bytes"`
 }
 
 // String formats r for people.
@@ -58,6 +65,9 @@ func (r *BenchResult) String() string {
 	fmt.Fprintf(&b, "threads      %d (kernels: %s)\n", r.Threads, r.SIMD)
 	fmt.Fprintf(&b, "prefill      %d tokens: %.1f tokens/s\n", r.PrefillTokens, r.PrefillTPS)
 	fmt.Fprintf(&b, "decode       %d tokens: %.1f tokens/s\n", r.DecodeTokens, r.DecodeTPS)
+	if r.BatchSequences > 0 {
+		fmt.Fprintf(&b, "batched      %d sequences: %.1f tokens/s in all\n", r.BatchSequences, r.BatchDecodeTPS)
+	}
 	fmt.Fprintf(&b, "bandwidth    %.1f GB/s (memory copy, read+write)\n", r.BandwidthBPS/1e9)
 	fmt.Fprintf(&b, "roofline     %.1f tokens/s (%.0f MiB read per token)\n", r.RooflineTPS, float64(r.BytesPerToken)/(1<<20))
 	fmt.Fprintf(&b, "ratio        %.0f%% of roofline\n", 100*r.RooflineRatio)
@@ -76,6 +86,9 @@ func Bench(ctx context.Context, path string, o BenchOptions) (*BenchResult, erro
 	}
 	if o.CopyBytes <= 0 {
 		o.CopyBytes = 512 << 20
+	}
+	if o.BatchSequences == 0 {
+		o.BatchSequences = 4
 	}
 	f, err := gguf.Open(path)
 	if err != nil {
@@ -139,6 +152,27 @@ func Bench(ctx context.Context, path string, o BenchOptions) (*BenchResult, erro
 	r.DecodeTPS = float64(o.DecodeTokens) / time.Since(start).Seconds()
 	r.KVCacheBytes = int64(seq.Bytes())
 	r.ResidentBytes = residentBytes()
+
+	// Batched decode: the weights are read once per step for all sequences.
+	if o.BatchSequences > 0 {
+		r.BatchSequences = o.BatchSequences
+		batch := make([]llama.Token, o.BatchSequences)
+		for i := range batch {
+			batch[i] = llama.Token{Seq: lm.NewSequence(o.CacheType, 0), ID: tokens[i%len(tokens)], Logits: true}
+		}
+		steps := max(1, o.DecodeTokens/o.BatchSequences)
+		start := time.Now()
+		for range steps {
+			out, err := runner.Forward(ctx, batch)
+			if err != nil {
+				return nil, fmt.Errorf("builtin: bench: %w", err)
+			}
+			for i := range batch {
+				batch[i].ID = argmax(out.Logits[i])
+			}
+		}
+		r.BatchDecodeTPS = float64(steps*o.BatchSequences) / time.Since(start).Seconds()
+	}
 
 	// Bytes read per decoded token: the weights, and the KV cache at the
 	// mean position of the decode run.

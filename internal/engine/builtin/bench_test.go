@@ -3,6 +3,7 @@ package builtin
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/silo-ai/silo/internal/engine/genmodel"
@@ -25,6 +26,7 @@ func benchModel(b *testing.B, t ggml.Type) {
 	}
 	b.ReportMetric(r.PrefillTPS, "prefill-tok/s")
 	b.ReportMetric(r.DecodeTPS, "decode-tok/s")
+	b.ReportMetric(r.BatchDecodeTPS, "batch4-decode-tok/s")
 	b.ReportMetric(r.RooflineTPS, "roofline-tok/s")
 	b.ReportMetric(r.RooflineRatio, "roofline-ratio")
 	b.ReportMetric(r.BandwidthBPS/1e9, "GB/s")
@@ -39,3 +41,24 @@ func benchModel(b *testing.B, t ggml.Type) {
 func BenchmarkLlama1BQ8_0(b *testing.B) { benchModel(b, ggml.Q8_0) }
 
 func BenchmarkLlama1BQ4_0(b *testing.B) { benchModel(b, ggml.Q4_0) }
+
+func TestBench(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.gguf")
+	if err := genmodel.WriteFile(path, genmodel.Options{Type: ggml.Q8_0, Context: 256}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Bench(context.Background(), path, BenchOptions{PrefillTokens: 16, DecodeTokens: 8, CopyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PrefillTPS <= 0 || r.DecodeTPS <= 0 || r.BatchDecodeTPS <= 0 || r.BandwidthBPS <= 0 || r.RooflineTPS <= 0 ||
+		r.RooflineRatio <= 0 || r.BytesPerToken <= 0 || r.Params <= 0 || r.WeightType != "Q8_0" || r.Arch != "llama" {
+		t.Errorf("incomplete result %+v", r)
+	}
+	if _, err := Bench(context.Background(), path, BenchOptions{PrefillTokens: 1000}); err == nil {
+		t.Error("prefill longer than the context accepted")
+	}
+	if !strings.Contains(r.String(), "roofline") {
+		t.Errorf("String() = %q", r.String())
+	}
+}
