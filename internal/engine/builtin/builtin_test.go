@@ -113,6 +113,14 @@ func TestGenerate(t *testing.T) {
 	if !utf8.ValidString(c.text.String()) || c.text.Len() == 0 {
 		t.Errorf("text %q: empty or invalid UTF-8", c.text.String())
 	}
+	noTop := *req
+	noTop.TopLogprobs = 0
+	c0, _ := run(t, e, &noTop)
+	for _, lp := range c0.lps {
+		if lp.Logprob >= 0 || len(lp.Top) != 0 {
+			t.Errorf("logprobs without alternatives: %+v", lp)
+		}
+	}
 	if len(c.lps) == 0 || len(c.lps) > res.Usage.CompletionTokens {
 		t.Fatalf("%d logprobs for %d tokens", len(c.lps), res.Usage.CompletionTokens)
 	}

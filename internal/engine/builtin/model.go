@@ -590,7 +590,7 @@ func samplerParams(req *engine.Request) (sample.Params, error) {
 		if req.TopLogprobs < 0 || req.TopLogprobs > sample.MaxTopLogprobs {
 			return bad("top_logprobs", req.TopLogprobs)
 		}
-		p.TopLogprobs = req.TopLogprobs
+		p.Logprobs, p.TopLogprobs = true, req.TopLogprobs
 	}
 	if req.Seed != nil {
 		p.Seed = *req.Seed

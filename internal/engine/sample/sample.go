@@ -8,7 +8,9 @@
 // Promises: the same Params (including Seed) and the same sequence of logits
 // and accepted tokens give the same tokens, on every platform. Log
 // probabilities are those of the model itself (log-softmax of the raw logits,
-// before penalties and temperature), as the OpenAI API reports them.
+// before penalties and temperature), as the OpenAI API reports them. Each
+// step takes time linear in the vocabulary size (selection, not sorting).
+// Tokens e^30 times less likely than the most likely one are never drawn.
 package sample
 
 import (
@@ -40,6 +42,9 @@ type Params struct {
 
 	Seed int64
 
+	// Logprobs asks Sample for the log probability of the sampled token;
+	// TopLogprobs > 0 implies it.
+	Logprobs bool
 	// TopLogprobs is how many alternatives Sample reports (0..MaxTopLogprobs).
 	TopLogprobs int
 }
@@ -53,7 +58,7 @@ type Alt struct {
 // Result is one sampled token.
 type Result struct {
 	Token   int
-	Logprob float64 // model log probability of Token
+	Logprob float64 // model log probability of Token (0 unless Params.Logprobs)
 	Top     []Alt   // the Params.TopLogprobs most likely tokens, most likely first
 }
 
@@ -83,6 +88,9 @@ func New(p Params) *Sampler {
 	}
 	if p.TopLogprobs > MaxTopLogprobs {
 		p.TopLogprobs = MaxTopLogprobs
+	}
+	if p.TopLogprobs > 0 {
+		p.Logprobs = true
 	}
 	if p.PenaltyWindow == 0 {
 		p.PenaltyWindow = DefaultPenaltyWindow
@@ -166,6 +174,9 @@ func (s *Sampler) Sample(logits []float32) Result {
 		}
 	}
 	tok := s.pick(work)
+	if !s.p.Logprobs {
+		return Result{Token: tok}
+	}
 	return s.logprobs(logits, tok)
 }
 
@@ -174,12 +185,23 @@ func (s *Sampler) pick(work []float32) int {
 		return argmax(work)
 	}
 	invT := 1 / s.p.Temperature
+	maxW := float32(math.Inf(-1))
+	for _, l := range work {
+		if l > maxW { // false for NaN
+			maxW = l
+		}
+	}
+	if math.IsInf(float64(maxW), 0) {
+		return argmax(work)
+	}
+	// Tokens e^30 times less likely than the best one (together less than
+	// 1e-8 of the mass for any vocabulary) are left out.
+	cut := float64(maxW) - 30*s.p.Temperature
 	s.cands = s.cands[:0]
 	for i, l := range work {
-		if math.IsNaN(float64(l)) || math.IsInf(float64(l), -1) {
-			continue
+		if float64(l) > cut { // false for NaN
+			s.cands = append(s.cands, cand{id: int32(i), logit: l})
 		}
-		s.cands = append(s.cands, cand{id: int32(i), logit: l})
 	}
 	c := s.cands
 	if len(c) == 0 {
@@ -205,27 +227,19 @@ func (s *Sampler) pick(work []float32) int {
 		c[i].p /= sum
 	}
 	if tp := s.p.TopP; tp > 0 && tp < 1 {
-		if !sorted {
-			// Most of the mass usually sits in a few hundred tokens: sort
-			// those first and the whole vocabulary only when they fall short.
-			head := topK(c, min(len(c), 512))
-			mass := 0.0
-			for _, x := range head {
-				mass += x.p
+		if sorted {
+			cum, n := 0.0, 0
+			for n < len(c) {
+				cum += c[n].p
+				n++
+				if cum >= tp {
+					break
+				}
 			}
-			if mass < tp {
-				sortCands(c)
-			}
+			c = c[:n]
+		} else {
+			c = c[:nucleus(c, tp)]
 		}
-		cum, n := 0.0, 0
-		for n < len(c) {
-			cum += c[n].p
-			n++
-			if cum >= tp {
-				break
-			}
-		}
-		c = c[:n]
 	}
 	if mp := s.p.MinP; mp > 0 {
 		pmax := 0.0
@@ -256,32 +270,54 @@ func (s *Sampler) pick(work []float32) int {
 
 // logprobs fills a Result for tok from the raw logits.
 func (s *Sampler) logprobs(logits []float32, tok int) Result {
-	maxL := math.Inf(-1)
+	maxL := float32(math.Inf(-1))
 	for _, l := range logits {
-		if float64(l) > maxL {
-			maxL = float64(l)
+		if l > maxL {
+			maxL = l
 		}
 	}
+	// Terms below e^-30 of the largest change the sum by less than 1e-8.
+	cut := float64(maxL) - 30
 	sum := 0.0
 	for _, l := range logits {
-		if !math.IsNaN(float64(l)) {
-			sum += math.Exp(float64(l) - maxL)
+		if float64(l) > cut {
+			sum += math.Exp(float64(l) - float64(maxL))
 		}
 	}
-	lse := maxL + math.Log(sum)
+	lse := float64(maxL) + math.Log(sum)
 	r := Result{Token: tok, Logprob: float64(logits[tok]) - lse}
 	if n := s.p.TopLogprobs; n > 0 {
-		s.cands = s.cands[:0]
-		for i, l := range logits {
-			s.cands = append(s.cands, cand{id: int32(i), logit: l})
-		}
-		top := topK(s.cands, min(n, len(s.cands)))
+		top := bestOf(logits, min(n, len(logits)), s.cands[:0])
 		r.Top = make([]Alt, len(top))
 		for i, x := range top {
 			r.Top[i] = Alt{Token: int(x.id), Logprob: float64(x.logit) - lse}
 		}
 	}
 	return r
+}
+
+// bestOf returns the n best logits as candidates, best first, in one pass
+// (a small sorted buffer, for small n).
+func bestOf(logits []float32, n int, buf []cand) []cand {
+	top := buf[:0]
+	for i, l := range logits {
+		if l != l { // NaN
+			continue
+		}
+		c := cand{id: int32(i), logit: l}
+		if len(top) == n && candLess(c, top[n-1]) >= 0 {
+			continue
+		}
+		if len(top) < n {
+			top = append(top, c)
+		} else {
+			top[n-1] = c
+		}
+		for j := len(top) - 1; j > 0 && candLess(top[j], top[j-1]) < 0; j-- {
+			top[j], top[j-1] = top[j-1], top[j]
+		}
+	}
+	return top
 }
 
 func argmax(x []float32) int {
@@ -297,50 +333,118 @@ func argmax(x []float32) int {
 // candLess orders by logit descending, then id ascending (a total order, so
 // results do not depend on the sort algorithm).
 func candLess(a, b cand) int {
-	if a.logit != b.logit {
-		return cmp.Compare(b.logit, a.logit)
+	switch {
+	case a.logit > b.logit:
+		return -1
+	case a.logit < b.logit:
+		return 1
 	}
 	return cmp.Compare(a.id, b.id)
 }
 
 func sortCands(c []cand) { slices.SortFunc(c, candLess) }
 
-// topK moves the k best candidates to the front of c, sorted, and returns them.
+// topK moves the k best candidates to the front of c, sorted, and returns
+// them. Expected time is linear in len(c) plus k log k.
 func topK(c []cand, k int) []cand {
-	if k >= len(c) {
-		sortCands(c)
-		return c
-	}
-	// Min-heap of the best k seen so far at c[:k].
-	h := c[:k]
-	for i := k/2 - 1; i >= 0; i-- {
-		siftDown(h, i)
-	}
-	for i := k; i < len(c); i++ {
-		if candLess(c[i], h[0]) < 0 {
-			h[0], c[i] = c[i], h[0]
-			siftDown(h, 0)
+	if k <= 64 && k < len(c) {
+		// One pass with a small sorted buffer beats selection for small k.
+		top := make([]cand, 0, k)
+		for _, x := range c {
+			if len(top) == k && candLess(x, top[k-1]) >= 0 {
+				continue
+			}
+			if len(top) < k {
+				top = append(top, x)
+			} else {
+				top[k-1] = x
+			}
+			for j := len(top) - 1; j > 0 && candLess(top[j], top[j-1]) < 0; j-- {
+				top[j], top[j-1] = top[j-1], top[j]
+			}
 		}
+		return append(c[:0], top...)
 	}
+	if k < len(c) {
+		selectBest(c, k)
+	}
+	h := c[:min(k, len(c))]
 	sortCands(h)
 	return h
 }
 
-// siftDown keeps h a heap whose root is the worst candidate.
-func siftDown(h []cand, i int) {
-	for {
-		l := 2*i + 1
-		if l >= len(h) {
-			return
-		}
-		w := l
-		if r := l + 1; r < len(h) && candLess(h[r], h[l]) > 0 {
-			w = r
-		}
-		if candLess(h[w], h[i]) <= 0 {
-			return
-		}
-		h[i], h[w] = h[w], h[i]
-		i = w
+// partition reorders c around a pivot (median of three): the candidates
+// before it in candLess order, the pivot, then those after it. It returns
+// the pivot's index.
+func partition(c []cand) int {
+	last := len(c) - 1
+	mid := last / 2
+	if candLess(c[mid], c[0]) < 0 {
+		c[mid], c[0] = c[0], c[mid]
 	}
+	if candLess(c[last], c[0]) < 0 {
+		c[last], c[0] = c[0], c[last]
+	}
+	if candLess(c[last], c[mid]) < 0 {
+		c[last], c[mid] = c[mid], c[last]
+	}
+	c[mid], c[last] = c[last], c[mid] // pivot (the median) to the end
+	pv := c[last]
+	i := 0
+	for j := range last {
+		if candLess(c[j], pv) < 0 {
+			c[i], c[j] = c[j], c[i]
+			i++
+		}
+	}
+	c[i], c[last] = c[last], c[i]
+	return i
+}
+
+// selectBest reorders c so that c[:k] holds its k best candidates, in no
+// particular order (quickselect).
+func selectBest(c []cand, k int) {
+	for len(c) > 1 && k > 0 && k < len(c) {
+		i := partition(c)
+		switch {
+		case i == k || i+1 == k:
+			return
+		case k < i:
+			c = c[:i]
+		default:
+			c, k = c[i+1:], k-i-1
+		}
+	}
+}
+
+// nucleus reorders c so that c[:n] holds the smallest set of most likely
+// candidates whose probabilities sum to at least p, and returns n (at least
+// 1). Expected time is linear in len(c).
+func nucleus(c []cand, p float64) int {
+	lo, hi := 0, len(c)
+	need := p
+	for hi-lo > 32 {
+		i := lo + partition(c[lo:hi])
+		better := 0.0
+		for _, x := range c[lo:i] {
+			better += x.p
+		}
+		switch {
+		case better >= need:
+			hi = i
+		case better+c[i].p >= need:
+			return i + 1
+		default:
+			need -= better + c[i].p
+			lo = i + 1
+		}
+	}
+	sortCands(c[lo:hi])
+	for i := lo; i < hi; i++ {
+		need -= c[i].p
+		if need <= 0 {
+			return i + 1
+		}
+	}
+	return max(1, hi)
 }

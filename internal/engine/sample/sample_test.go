@@ -2,6 +2,8 @@ package sample
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -137,7 +139,7 @@ func TestPenalties(t *testing.T) {
 		t.Errorf("window: got %d, want 0", got)
 	}
 	// Unbounded window.
-	s = New(Params{RepetitionPenalty: 1.2, PenaltyWindow: -1})
+	s = New(Params{RepetitionPenalty: 1.2, PenaltyWindow: -1, Logprobs: true})
 	s.Accept(0)
 	for range 100 {
 		s.Accept(2)
@@ -215,13 +217,97 @@ func TestEdgeCases(t *testing.T) {
 	}
 }
 
-func BenchmarkSampleTopP(b *testing.B) {
-	l := make([]float32, 151936)
-	for i := range l {
-		l[i] = float32(math.Sin(float64(i)*0.37)) * 4
+// BenchmarkSample draws from a Qwen-sized vocabulary: a flat distribution
+// (the worst case for top-p: most of the vocabulary is in the nucleus) and a
+// peaked one, as trained models mostly give.
+func BenchmarkSample(b *testing.B) {
+	flat := make([]float32, 151936)
+	peaked := make([]float32, len(flat))
+	for i := range flat {
+		flat[i] = float32(math.Sin(float64(i)*0.37)) * 4
+		peaked[i] = float32(math.Sin(float64(i)*0.37))*4 - float32(i%1000)/20
 	}
-	s := New(Params{Temperature: 0.8, TopP: 0.9, Seed: 1})
-	for b.Loop() {
-		s.Sample(l)
+	for _, tc := range []struct {
+		name   string
+		logits []float32
+		p      Params
+	}{
+		{"flat/top_p", flat, Params{Temperature: 0.8, TopP: 0.9, Seed: 1}},
+		{"peaked/top_p", peaked, Params{Temperature: 0.8, TopP: 0.9, Seed: 1}},
+		{"peaked/top_k+logprobs", peaked, Params{Temperature: 0.8, TopK: 40, Seed: 1, TopLogprobs: 5}},
+		{"greedy", peaked, Params{}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := New(tc.p)
+			for b.Loop() {
+				s.Sample(tc.logits)
+			}
+		})
 	}
+}
+
+// TestSelection checks the linear-time selections against sorting.
+func TestSelection(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 33, 100, 5000} {
+		c := make([]cand, n)
+		sum := 0.0
+		for i := range c {
+			// Few distinct values: many ties, broken by id.
+			c[i] = cand{id: int32(i), logit: float32(r.IntN(50))}
+			c[i].p = math.Exp(float64(c[i].logit) / 10)
+			sum += c[i].p
+		}
+		for i := range c {
+			c[i].p /= sum
+		}
+		ref := append([]cand(nil), c...)
+		sortCands(ref)
+		for _, k := range []int{1, 7, 40, 64, 65, 300, n} {
+			got := topK(append([]cand(nil), c...), k)
+			want := ref[:min(k, n)]
+			if !slices.Equal(got, want) {
+				t.Fatalf("n=%d: topK(%d) differs from sorting", n, k)
+			}
+		}
+		for _, p := range []float64{0.01, 0.5, 0.9, 0.999, 1} {
+			cc := append([]cand(nil), c...)
+			m := nucleus(cc, p)
+			cum, want := 0.0, 0
+			for want < n {
+				cum += ref[want].p
+				want++
+				if cum >= p {
+					break
+				}
+			}
+			if p == 1 {
+				want = m // rounding decides how many of the last tokens count
+			}
+			set := map[int32]bool{}
+			for _, x := range cc[:m] {
+				set[x.id] = true
+			}
+			for _, x := range ref[:want] {
+				if !set[x.id] {
+					t.Fatalf("n=%d p=%v: nucleus of %d lacks token %d of the sorted %d", n, p, m, x.id, want)
+				}
+			}
+			if m != want {
+				t.Fatalf("n=%d p=%v: nucleus has %d tokens, want %d", n, p, m, want)
+			}
+		}
+		top := bestOf(logitsOf(c), min(5, n), nil)
+		if !slices.EqualFunc(top, ref[:min(5, n)], func(a, b cand) bool { return a.id == b.id }) {
+			t.Fatalf("n=%d: bestOf differs from sorting", n)
+		}
+	}
+}
+
+func logitsOf(c []cand) []float32 {
+	l := make([]float32, len(c))
+	for _, x := range c {
+		l[x.id] = x.logit
+	}
+	return l
 }
