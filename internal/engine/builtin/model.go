@@ -222,6 +222,7 @@ func (m *model) loop() {
 	var active, queue []*job
 	var batch []llama.Token
 	var owners []*job
+	var samples []sampling
 	fail := func(j *job, err error) {
 		select {
 		case j.out <- event{tok: -1, err: err}:
@@ -371,13 +372,27 @@ func (m *model) loop() {
 			if j.fed < len(j.prompt) {
 				j.fed++
 			}
-			if out.Logits[i] == nil {
-				continue
-			}
-			if m.token(j, out.Logits[i]) {
-				finished[j] = true
+			if out.Logits[i] != nil {
+				samples = append(samples, sampling{j: j, logits: out.Logits[i]})
 			}
 		}
+		// Sample each sequence's next token, in parallel: with a large
+		// vocabulary sampling costs a millisecond or more per sequence.
+		if len(samples) == 1 {
+			samples[0].done = m.token(samples[0].j, samples[0].logits)
+		} else {
+			var wg sync.WaitGroup
+			for i := range samples {
+				wg.Go(func() { samples[i].done = m.token(samples[i].j, samples[i].logits) })
+			}
+			wg.Wait()
+		}
+		for _, sm := range samples {
+			if sm.done {
+				finished[sm.j] = true
+			}
+		}
+		samples = samples[:0]
 		if len(finished) > 0 {
 			keep := active[:0]
 			for _, j := range active {
@@ -390,6 +405,13 @@ func (m *model) loop() {
 			active = keep
 		}
 	}
+}
+
+// sampling is a job whose next token is to be drawn from logits.
+type sampling struct {
+	j      *job
+	logits []float32
+	done   bool
 }
 
 // soleJob returns the job of every batch entry, or nil if there are several.
@@ -411,7 +433,7 @@ func (m *model) removed(j *job) {
 }
 
 // token samples the next token of j and sends it; it reports whether the
-// job is finished.
+// job is finished. It touches only j, so that jobs sample in parallel.
 func (m *model) token(j *job, logits []float32) bool {
 	res := j.sampler.Sample(logits)
 	id := int32(res.Token)
