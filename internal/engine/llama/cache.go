@@ -129,11 +129,8 @@ func grow16(old []uint16, used, n int) []uint16 {
 func (s *Sequence) store(l, pos int, k, v []float32) {
 	off := pos * s.kvDim
 	if s.typ == CacheF16 {
-		kd, vd := s.k16[l][off:off+s.kvDim], s.v16[l][off:off+s.kvDim]
-		for i := range kd {
-			kd[i] = f32ToF16(k[i])
-			vd[i] = f32ToF16(v[i])
-		}
+		f32ToF16s(s.k16[l][off:off+s.kvDim], k)
+		f32ToF16s(s.v16[l][off:off+s.kvDim], v)
 		return
 	}
 	copy(s.k32[l][off:off+s.kvDim], k)

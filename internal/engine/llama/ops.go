@@ -151,6 +151,15 @@ func parallelFor(n int, f func(i int)) {
 
 // f16 conversion for the F16 KV cache.
 
+// f32ToF16s converts src to dst (len(src) >= len(dst)).
+func f32ToF16s(dst []uint16, src []float32) {
+	src = src[:len(dst)]
+	i := f32ToF16Asm(dst, src)
+	for ; i < len(dst); i++ {
+		dst[i] = f32ToF16(src[i])
+	}
+}
+
 // f16ToF32s converts src to dst (len(src) >= len(dst)).
 func f16ToF32s(dst []float32, src []uint16) {
 	src = src[:len(dst)]

@@ -127,3 +127,16 @@ func swigluAsm(gate, up []float32) int {
 	swigluAVX2(&gate[0], &up[0], n)
 	return n
 }
+
+//go:noescape
+func f32ToF16F16C(dst *uint16, src *float32, n int)
+
+func f32ToF16Asm(dst []uint16, src []float32) int {
+	n := len(dst) &^ 7
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	_ = src[n-1]
+	f32ToF16F16C(&dst[0], &src[0], n)
+	return n
+}

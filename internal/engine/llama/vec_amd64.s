@@ -561,3 +561,25 @@ sgloop:
 sgdone:
 	VZEROUPPER
 	RET
+
+// func f32ToF16F16C(dst *uint16, src *float32, n int)
+// dst[i] = half(src[i]), rounding to nearest even, for i < n&^7.
+TEXT ·f32ToF16F16C(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+h8:
+	CMPQ CX, $8
+	JL   hdone
+	VMOVUPS (SI), Y0
+	VCVTPS2PH $0, Y0, X1
+	VMOVDQU X1, (DI)
+	ADDQ $32, SI
+	ADDQ $16, DI
+	SUBQ $8, CX
+	JMP  h8
+
+hdone:
+	VZEROUPPER
+	RET

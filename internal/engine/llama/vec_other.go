@@ -23,3 +23,5 @@ func wsumF16Asm(p []float32, v []uint16, stride int, out []float32) bool { retur
 func expSumAsm(x []float32, m float32) (int, float32) { return 0, 0 }
 
 func swigluAsm(gate, up []float32) int { return 0 }
+
+func f32ToF16Asm(dst []uint16, src []float32) int { return 0 }

@@ -41,6 +41,28 @@ func TestVectorRoutines(t *testing.T) {
 	}
 }
 
+func TestF16Vector(t *testing.T) {
+	// Values around every rounding case: halfway points, subnormals,
+	// overflow, infinities, signed zeros.
+	var src []float32
+	for _, base := range []float32{1, 1.5, 65504, 65520, 6.1035156e-05, 5.9604645e-08, 2.9802322e-08, 1e-10, 1e5} {
+		for _, d := range []float32{0, 1.0 / 2048, 1.0 / 4096, 3.0 / 4096, -1.0 / 4096} {
+			src = append(src, base*(1+d), -base*(1+d))
+		}
+	}
+	src = append(src, 0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)))
+	for len(src)%8 != 3 {
+		src = append(src, 0.333)
+	}
+	got := make([]uint16, len(src))
+	f32ToF16s(got, src)
+	for i, x := range src {
+		if want := f32ToF16(x); got[i] != want {
+			t.Errorf("half(%v) = %#x, want %#x", x, got[i], want)
+		}
+	}
+}
+
 func TestF16Conversion(t *testing.T) {
 	for _, x := range []float32{0, 1, -1, 0.5, 65504, 1e-8, 6.1e-5, 3.14159, -2.5e-6, 1e6} {
 		h := f32ToF16(x)
