@@ -22,9 +22,11 @@ type cliConfig struct {
 	CA     string `json:"ca,omitempty"`
 }
 
+// getenv looks k up in the command's environment; as with os/exec, the
+// last of duplicate entries wins.
 func (e *env) getenv(k string) string {
-	for _, kv := range e.environ {
-		if v, ok := strings.CutPrefix(kv, k+"="); ok {
+	for i := len(e.environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(e.environ[i], k+"="); ok {
 			return v
 		}
 	}
