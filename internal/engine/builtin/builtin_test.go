@@ -187,6 +187,10 @@ func TestContinuousBatching(t *testing.T) {
 			t.Errorf("request %d batched: %q, alone: %q", i, got[i], alone[i])
 		}
 	}
+	m, _ := e.get(context.Background(), "tiny")
+	if n := m.maxDecode.Load(); n < 2 || n > 3 {
+		t.Errorf("at most %d sequences decoded together, want 2 or 3 (MaxSequences)", n)
+	}
 }
 
 // TestCancelStopsCompute checks that after emit fails, or ctx is cancelled

@@ -40,6 +40,9 @@ type model struct {
 
 	kept []kept // owned by the loop
 
+	// maxDecode is the most sequences decoded in one step so far.
+	maxDecode atomic.Int64
+
 	// onRemove, when set (tests), is called by the loop for each job it
 	// drops, after its last forward step.
 	onRemove func(*job)
@@ -285,6 +288,9 @@ func (m *model) loop() {
 				batch = append(batch, llama.Token{Seq: j.seq, ID: int(j.next), Logits: true})
 				owners = append(owners, j)
 			}
+		}
+		if n := int64(len(batch)); n > m.maxDecode.Load() {
+			m.maxDecode.Store(n)
 		}
 		budget := m.opts.PrefillChunk
 		for _, j := range active {
