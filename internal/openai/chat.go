@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/silo-ai/silo/internal/engine"
+	"github.com/silo-ai/silo/internal/identity"
 	"github.com/silo-ai/silo/internal/problem"
 )
 
@@ -68,6 +69,62 @@ func (h *Handler) streamError(s *sse, w http.ResponseWriter, r *http.Request, er
 	s.event(map[string]any{"error": o})
 }
 
+// Conversations stores chats that name a conversation, with the header
+// X-Silo-Conversation or metadata.conversation_id (issue 4). Without it, a
+// chat that names one is refused.
+type Conversations interface {
+	// Check runs before generation and refuses a conversation the caller
+	// may not append to.
+	Check(ctx context.Context, p *identity.Principal, id string) error
+	// Record stores the last user message (prompt, "" if none) and the
+	// answer; an error fails the request.
+	Record(ctx context.Context, p *identity.Principal, id, model, prompt, answer string) error
+}
+
+// ConversationHeader names the conversation a chat belongs to.
+const ConversationHeader = "X-Silo-Conversation"
+
+// recordFunc stores a finished exchange (a no-op without a conversation).
+type recordFunc func(ctx context.Context, model string, msgs []ChatMessage, answer string) error
+
+// conversation reads the conversation a chat names and checks it.
+func (h *Handler) conversation(r *http.Request, p *identity.Principal, metadata json.RawMessage) (recordFunc, error) {
+	id := r.Header.Get(ConversationHeader)
+	if len(metadata) > 0 && string(metadata) != "null" {
+		var md struct {
+			ConversationID string `json:"conversation_id"`
+		}
+		if json.Unmarshal(metadata, &md) != nil {
+			return nil, problem.Invalid("metadata must be an object of strings")
+		}
+		if id != "" && md.ConversationID != "" && md.ConversationID != id {
+			return nil, problem.Invalid("the " + ConversationHeader + " header and metadata.conversation_id differ")
+		}
+		if id == "" {
+			id = md.ConversationID
+		}
+	}
+	if id == "" {
+		return func(context.Context, string, []ChatMessage, string) error { return nil }, nil
+	}
+	if h.Conversations == nil {
+		return nil, problem.Invalid("this server does not store conversations")
+	}
+	if err := h.Conversations.Check(r.Context(), p, id); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, model string, msgs []ChatMessage, answer string) error {
+		prompt := ""
+		for i := len(msgs) - 1; i >= 0; i-- {
+			if msgs[i].Role == "user" {
+				prompt = string(msgs[i].Content)
+				break
+			}
+		}
+		return h.Conversations.Record(ctx, p, id, model, prompt, answer)
+	}, nil
+}
+
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	defer drain(r)
 	var body ChatRequest
@@ -113,6 +170,11 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	conv, err := h.conversation(r, p, body.Metadata)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	id, created := newID("chatcmpl-"), time.Now().Unix()
 
 	if !body.Stream {
@@ -129,6 +191,10 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		content := text.String()
+		if err := conv(r.Context(), req.Model, body.Messages, content); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		choice := ChatChoice{Message: ResponseMessage{Role: "assistant", Content: &content}, FinishReason: res.FinishReason}
 		if req.Logprobs {
 			choice.Logprobs = &Logprobs{Content: toLogprobs(lps)}
@@ -148,7 +214,9 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 		return c
 	}
 	first := true
+	var answer strings.Builder
 	res, err := h.Engine.Generate(r.Context(), req, func(c engine.Chunk) error {
+		answer.WriteString(c.Text)
 		d := ChunkDelta{Content: &c.Text}
 		if first {
 			first = false
@@ -167,6 +235,10 @@ func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
 	if first {
 		empty := ""
 		s.event(chunk(ChunkDelta{Role: "assistant", Content: &empty}, nil, nil))
+	}
+	if err := conv(r.Context(), req.Model, body.Messages, answer.String()); err != nil {
+		h.streamError(s, w, r, err)
+		return
 	}
 	finish := res.FinishReason
 	s.event(chunk(ChunkDelta{}, nil, &finish))

@@ -52,6 +52,8 @@ type Handler struct {
 	Meter  *metering.Meter
 	Tokens TokenCounter // optional
 	Log    *slog.Logger
+	// Conversations stores chats that name a conversation (optional).
+	Conversations Conversations
 }
 
 // Register adds the /v1 routes to mux.

@@ -47,7 +47,6 @@ func (s *Server) apiRoutes() {
 	s.mux.HandleFunc("GET /api/v1/usage", s.api(s.getUsage))
 	s.mux.HandleFunc("GET /api/v1/audit", s.api(adminOnly(s.listAudit)))
 	s.mux.HandleFunc("GET /api/v1/audit/verify", s.api(adminOnly(s.verifyAudit)))
-	s.mux.HandleFunc("GET /api/v1/models", s.api(s.listModels))
 }
 
 var errAdminOnly = problem.Forbidden("this operation needs the admin role")
@@ -545,22 +544,4 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ *identity
 		out["broken_seq"], out["reason"] = v.BrokenSeq, v.Reason
 	}
 	return respond(w, http.StatusOK, out)
-}
-
-func (s *Server) listModels(w http.ResponseWriter, r *http.Request, _ *identity.Principal) error {
-	ms, err := s.eng.Models(r.Context())
-	if err != nil {
-		return err
-	}
-	type modelJSON struct {
-		ID         string `json:"id"`
-		Engine     string `json:"engine"`
-		OwnedBy    string `json:"owned_by,omitempty"`
-		Embeddings bool   `json:"embeddings"`
-	}
-	out := make([]modelJSON, len(ms))
-	for i, m := range ms {
-		out[i] = modelJSON{ID: m.ID, Engine: m.Engine, OwnedBy: m.OwnedBy, Embeddings: m.Embeddings}
-	}
-	return respond(w, http.StatusOK, map[string]any{"models": out})
 }

@@ -89,6 +89,7 @@ func TestSpecBadInputs(t *testing.T) {
 				body any
 			}
 			path := strings.ReplaceAll(op.Path, "{id}", h.userID.String())
+			path = strings.ReplaceAll(path, "{name}", "tiny")
 			var cases []badCase
 			if strings.Contains(op.Path, "{id}") {
 				for name, id := range map[string]string{
@@ -163,6 +164,9 @@ func TestAuthorization(t *testing.T) {
 		"listAudit":   {401, 403, 200},
 		"verifyAudit": {401, 403, 200},
 		"listModels":  {401, 200, 200},
+		// Models: the harness has no models directory (models_api_test.go has one).
+		"getModel":    {401, 404, 404},
+		"deleteModel": {401, 403, 404},
 	}
 	spec := newHarness(t).srv.Spec().Operations()
 	if len(spec) != len(table) {
@@ -186,6 +190,7 @@ func TestAuthorization(t *testing.T) {
 				"revokeKey": adminKeys.Keys[0].ID,
 			}[op.ID]
 			path := strings.ReplaceAll(op.Path, "{id}", target)
+			path = strings.ReplaceAll(path, "{name}", "tiny")
 			for _, r := range []struct {
 				role string
 				key  string

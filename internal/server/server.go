@@ -4,7 +4,8 @@
 //
 // Every route authenticates except the few listed in publicRoutes, which
 // reveal nothing: liveness/readiness, the API's own documentation, the web
-// root page, and the one-time bootstrap (guarded by its token). /metrics is
+// root page, the one-time bootstrap (guarded by its token), and the
+// transparency log under /log/ (public by design, read-only). /metrics is
 // open to loopback clients only and otherwise needs the metrics token.
 package server
 
@@ -27,6 +28,7 @@ import (
 	"github.com/silo-ai/silo/internal/engine"
 	"github.com/silo-ai/silo/internal/identity"
 	"github.com/silo-ai/silo/internal/metering"
+	"github.com/silo-ai/silo/internal/models"
 	"github.com/silo-ai/silo/internal/openai"
 	"github.com/silo-ai/silo/internal/problem"
 	"github.com/silo-ai/silo/internal/store"
@@ -47,6 +49,12 @@ type Options struct {
 	MetricsToken string
 	// Version is reported by /healthz.
 	Version string
+	// Models is the built-in engine's models directory and Trust the
+	// policy checker of its models (both optional; see models_api.go).
+	Models *models.Store
+	Trust  *models.Checker
+	// CertLog, when set, is served read-only under /log/ (see log.go).
+	CertLog *models.CertLog
 }
 
 // Server is silo's HTTP handler.
@@ -115,6 +123,8 @@ func (s *Server) routes() {
 	oa := &openai.Handler{Engine: s.eng, Meter: s.meter, Tokens: s.metrics, Log: s.log}
 	oa.Register(s.mux)
 	s.apiRoutes()
+	s.modelRoutes()
+	s.logRoutes()
 	s.mux.HandleFunc("GET /api/v1/openapi.yaml", s.serveSpec)
 	s.mux.Handle("GET /api/v1/ui/", docsHandler())
 	s.mux.HandleFunc("GET /api/v1/ui", func(w http.ResponseWriter, r *http.Request) {
@@ -145,7 +155,7 @@ func isPublic(r *http.Request) bool {
 	if publicRoutes[r.Method+" "+r.URL.Path] {
 		return true
 	}
-	return r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/v1/ui/")
+	return r.Method == http.MethodGet && (strings.HasPrefix(r.URL.Path, "/api/v1/ui/") || strings.HasPrefix(r.URL.Path, "/log/"))
 }
 
 // bearer returns the token of an Authorization: Bearer header.

@@ -1,0 +1,166 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/silo-ai/silo/internal/seal"
+)
+
+// testIdentity and testRecipient are a fixed key pair for bodies that need a
+// valid public key.
+var testIdentity, testRecipient = func() (seal.Identity, string) {
+	id, err := seal.GenerateIdentity()
+	if err != nil {
+		panic(err)
+	}
+	return id, id.Recipient().String()
+}()
+
+func newIdentity(t *testing.T) seal.Identity {
+	t.Helper()
+	id, err := seal.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+type sealKeyOut struct {
+	ID          string `json:"id"`
+	Kind        string `json:"kind"`
+	UserID      string `json:"user_id"`
+	Name        string `json:"name"`
+	Recipient   string `json:"recipient"`
+	Fingerprint string `json:"fingerprint"`
+	Revoked     bool   `json:"revoked"`
+}
+
+// sealedTarget makes, as the admin, the object an operation of this
+// package's sealed routes acts on, and returns its ID ("" for others).
+func sealedTarget(h *harness, opID string) string {
+	h.t.Helper()
+	var out struct{ ID string }
+	switch opID {
+	case "revokeDevice":
+		h.mustJSON("POST", "/api/v1/keys/devices", h.adminKey, map[string]string{"name": "admin-desk", "recipient": newIdentity(h.t).Recipient().String()}, 201, &out)
+	case "revokeBackupKey":
+		h.mustJSON("POST", "/api/v1/keys/backup", h.adminKey, map[string]string{"name": "vault", "recipient": newIdentity(h.t).Recipient().String()}, 201, &out)
+	case "getConversation", "deleteConversation", "listMessages":
+		h.mustJSON("POST", "/api/v1/conversations", h.adminKey, nil, 201, &out)
+	default:
+		return ""
+	}
+	return out.ID
+}
+
+// TestSealKeysAPI: device, admin and backup public keys are registered,
+// listed and revoked by the right people, and only valid hybrid public keys
+// are accepted.
+func TestSealKeysAPI(t *testing.T) {
+	h := newHarness(t)
+	dev := newIdentity(t)
+
+	// What is refused as a recipient: private keys, classic keys, garbage.
+	classic := "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+	for name, rcpt := range map[string]string{
+		"private key":     dev.SecretKey(),
+		"classic X25519":  classic,
+		"bad checksum":    dev.Recipient().String()[:len(dev.Recipient().String())-1] + "q",
+		"truncated":       dev.Recipient().String()[:100],
+		"ssh key":         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+		"empty":           "",
+		"trailing spaces": dev.Recipient().String() + "  ",
+	} {
+		code, b := h.do("POST", "/api/v1/keys/devices", h.userKey, map[string]string{"name": "laptop", "recipient": rcpt})
+		if code != http.StatusBadRequest {
+			t.Errorf("registering a %s: %d %s, want 400", name, code, b)
+		}
+	}
+
+	var k sealKeyOut
+	h.mustJSON("POST", "/api/v1/keys/devices", h.userKey, map[string]string{"name": "laptop", "recipient": dev.Recipient().String()}, 201, &k)
+	if k.Kind != "device" || k.UserID != h.userID.String() || k.Fingerprint != dev.Recipient().Fingerprint() || k.Recipient != dev.Recipient().String() || k.Revoked {
+		t.Errorf("registered device = %+v", k)
+	}
+	h.mustJSON("POST", "/api/v1/keys/devices", h.adminKey, map[string]string{"name": "again", "recipient": dev.Recipient().String()}, 409, nil)
+
+	var list struct{ Keys []sealKeyOut }
+	reset := func() *struct{ Keys []sealKeyOut } { list.Keys = nil; return &list }
+	h.mustJSON("GET", "/api/v1/keys/devices", h.userKey, nil, 200, reset())
+	if len(list.Keys) != 1 || list.Keys[0].ID != k.ID {
+		t.Errorf("user's devices = %+v", list.Keys)
+	}
+	h.mustJSON("GET", "/api/v1/keys/devices", h.adminKey, nil, 200, reset())
+	if len(list.Keys) != 0 {
+		t.Errorf("admin's own devices = %+v, want none", list.Keys)
+	}
+	h.mustJSON("GET", "/api/v1/keys/devices?user_id="+h.userID.String(), h.adminKey, nil, 200, reset())
+	if len(list.Keys) != 1 {
+		t.Errorf("admin listing alice's devices: %+v", list.Keys)
+	}
+	h.mustJSON("GET", "/api/v1/keys/devices?user_id="+h.adminID.String(), h.userKey, nil, 403, nil)
+
+	// Device revocation: the owner (or an admin); others learn nothing.
+	var adminDev sealKeyOut
+	h.mustJSON("POST", "/api/v1/keys/devices", h.adminKey, map[string]string{"name": "desk", "recipient": newIdentity(t).Recipient().String()}, 201, &adminDev)
+	h.mustJSON("DELETE", "/api/v1/keys/devices/"+adminDev.ID, h.userKey, nil, 404, nil)
+	h.mustJSON("DELETE", "/api/v1/keys/devices/"+k.ID, h.userKey, nil, 204, nil)
+	h.mustJSON("DELETE", "/api/v1/keys/devices/"+k.ID, h.userKey, nil, 204, nil) // idempotent
+	h.mustJSON("GET", "/api/v1/keys/devices", h.userKey, nil, 200, reset())
+	if len(list.Keys) != 1 || !list.Keys[0].Revoked {
+		t.Errorf("after revoking: %+v", list.Keys)
+	}
+
+	// The admin key: set by an admin, once; the same key again is a no-op.
+	admin, other := newIdentity(t), newIdentity(t)
+	h.mustJSON("GET", "/api/v1/keys/admin", h.userKey, nil, 404, nil)
+	h.mustJSON("PUT", "/api/v1/keys/admin", h.userKey, map[string]string{"recipient": admin.Recipient().String()}, 403, nil)
+	h.mustJSON("PUT", "/api/v1/keys/admin", h.adminKey, map[string]string{"recipient": admin.Recipient().String()}, 201, &k)
+	h.mustJSON("PUT", "/api/v1/keys/admin", h.adminKey, map[string]string{"recipient": admin.Recipient().String()}, 200, nil)
+	h.mustJSON("PUT", "/api/v1/keys/admin", h.adminKey, map[string]string{"recipient": other.Recipient().String()}, 409, nil)
+	var got sealKeyOut
+	h.mustJSON("GET", "/api/v1/keys/admin", h.userKey, nil, 200, &got)
+	if got.ID != k.ID || got.Kind != "admin" || got.Recipient != admin.Recipient().String() {
+		t.Errorf("admin key = %+v", got)
+	}
+	// A key ID of one kind is not found under another.
+	h.mustJSON("DELETE", "/api/v1/keys/backup/"+k.ID, h.adminKey, nil, 404, nil)
+	h.mustJSON("DELETE", "/api/v1/keys/devices/"+k.ID, h.adminKey, nil, 404, nil)
+
+	// Backup keys: made by admins, visible to all.
+	var b1 sealKeyOut
+	h.mustJSON("POST", "/api/v1/keys/backup", h.userKey, map[string]string{"name": "vault", "recipient": other.Recipient().String()}, 403, nil)
+	h.mustJSON("POST", "/api/v1/keys/backup", h.adminKey, map[string]string{"name": "vault", "recipient": other.Recipient().String()}, 201, &b1)
+	h.mustJSON("GET", "/api/v1/keys/backup", h.userKey, nil, 200, reset())
+	if len(list.Keys) != 1 || list.Keys[0].Kind != "backup" || list.Keys[0].UserID != "" {
+		t.Errorf("backup keys = %+v", list.Keys)
+	}
+	h.mustJSON("DELETE", "/api/v1/keys/backup/"+b1.ID, h.userKey, nil, 403, nil)
+	h.mustJSON("DELETE", "/api/v1/keys/backup/"+b1.ID, h.adminKey, nil, 204, nil)
+	h.mustJSON("GET", "/api/v1/keys/backup", h.userKey, nil, 200, reset())
+	if len(list.Keys) != 1 || !list.Keys[0].Revoked {
+		t.Errorf("after revoking the backup key: %+v", list.Keys)
+	}
+
+	// Every change is in the audit chain, with fingerprints, never keys.
+	var audit struct {
+		Entries []struct {
+			Action string          `json:"action"`
+			Detail json.RawMessage `json:"detail"`
+		} `json:"entries"`
+	}
+	h.mustJSON("GET", "/api/v1/audit?limit=1000", h.adminKey, nil, 200, &audit)
+	counts := map[string]int{}
+	for _, e := range audit.Entries {
+		counts[e.Action]++
+		if strings.Contains(string(e.Detail), "age1pq1") {
+			t.Errorf("audit detail holds a whole key: %s", e.Detail)
+		}
+	}
+	if counts["sealkey.create"] != 4 || counts["sealkey.revoke"] != 2 {
+		t.Errorf("audit actions = %v; want 4 sealkey.create, 2 sealkey.revoke", counts)
+	}
+}
