@@ -63,21 +63,23 @@ func (s *Store) Dir() string { return s.dir }
 // Digests returns the store's digest cache.
 func (s *Store) Digests() *DigestCache { return s.digests }
 
-// ValidName reports whether name can name a model: a file name without
-// path separators that does not start with a dot, at most 128 bytes of
-// letters, digits and ".-_+".
+// ValidName reports whether name can name a model: 1 to 128 letters,
+// digits and "._+-", starting with a letter or digit (so never a path, a
+// hidden file or an option).
 func ValidName(name string) bool {
-	if name == "" || len(name) > 128 || name[0] == '.' || name[0] == '-' {
+	if name == "" || len(name) > 128 || !isAlnum(rune(name[0])) {
 		return false
 	}
 	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', strings.ContainsRune(".-_+", r):
-		default:
+		if !isAlnum(r) && !strings.ContainsRune("._+-", r) {
 			return false
 		}
 	}
 	return true
+}
+
+func isAlnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
 }
 
 // Path returns the file of model name.

@@ -1,0 +1,67 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/silo-ai/silo/internal/problem"
+	"github.com/silo-ai/silo/internal/tlog"
+)
+
+// logRoutes serves the certificate transparency log (Options.CertLog) as
+// C2SP tlog-tiles under /log/: /log/checkpoint, /log/tile/..., plus
+// /log/key, the log's signed-note verifier key for clients that trust it on
+// first use. The routes are public and read-only, like static tiles on a
+// CDN: full tiles never change and may be cached for good; the checkpoint
+// and partial tiles may not.
+func (s *Server) logRoutes() {
+	if s.opts.CertLog == nil {
+		return
+	}
+	l := s.opts.CertLog.Log()
+	s.mux.HandleFunc("GET /log/key", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte(s.opts.CertLog.VerifierKey() + "\n"))
+	})
+	s.mux.HandleFunc("GET /log/{path...}", func(w http.ResponseWriter, r *http.Request) {
+		p := r.PathValue("path")
+		b, err := l.ReadTile(p)
+		switch {
+		case errors.Is(err, tlog.ErrNotFound):
+			problem.Write(w, r, problem.NotFound("no such log resource"))
+			return
+		case errors.Is(err, tlog.ErrMalformed):
+			problem.Write(w, r, problem.Invalid("not a tlog-tiles path"))
+			return
+		case err != nil:
+			s.writeErr(w, r, err)
+			return
+		}
+		if p == "checkpoint" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+		} else {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			if strings.Contains(p, ".p/") {
+				w.Header().Set("Cache-Control", "no-cache")
+			} else {
+				w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+			}
+		}
+		w.Write(b)
+	})
+}
+
+// certInclusion returns where a certificate envelope is in the log, if the
+// server has logged it.
+func (s *Server) certInclusion(envelope []byte) *inclusionJSON {
+	if s.opts.CertLog == nil {
+		return nil
+	}
+	p, ok := s.opts.CertLog.Find(envelope)
+	if !ok {
+		return nil
+	}
+	return &inclusionJSON{Index: p.Index, TreeSize: p.TreeSize, Checkpoint: string(p.Checkpoint)}
+}
