@@ -8,7 +8,10 @@
 // chunk of one sequence (prefill) with the next token of several others
 // (batched decoding); each Sequence holds its own KV cache (float32 or F16).
 // Every matrix multiplication goes through kernels.MatMul (all threads);
-// attention is parallel over (token, KV head) pairs.
+// attention is parallel over (token, KV head) pairs, with AVX2/FMA/F16C
+// assembly for scores, weighted sums, softmax, SwiGLU and F16 conversion
+// where the CPU has them (plain Go elsewhere, tested against the same
+// reference).
 //
 // The computation follows llama.cpp's: RMSNorm, rotary position embeddings
 // in the normal layout for llama and the NeoX layout for qwen2/qwen3 (with
@@ -21,7 +24,9 @@
 // Promises: for float weights the logits match a float64 reference forward
 // pass to float32 rounding (relative RMS error below 1e-5); for quantized
 // weights they differ by the 8-bit activation rounding the kernels use, as
-// ggml's do (below 3e-2 on the test models). Malformed files (wrong shapes,
+// ggml's do (below 3e-2 on the test models). TestLlamaCpp checks the logits
+// against llama.cpp's own on generated files of every architecture and
+// type (run with SILO_LLAMACPP). Malformed files (wrong shapes,
 // unsupported types, missing tensors) are refused by Load with an error
 // naming the tensor; token ids out of range are refused by Forward.
 package llama
