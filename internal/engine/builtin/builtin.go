@@ -215,9 +215,12 @@ func (e *Engine) get(ctx context.Context, name string) (*model, error) {
 			}
 			e.mu.Unlock()
 			close(ent.ready)
-			if err != nil {
+			switch {
+			case errors.Is(err, engine.ErrModelNotFound):
+				e.log.Debug("builtin: no such model", "model", name)
+			case err != nil:
 				e.log.Warn("builtin: load failed", "model", name, "err", err)
-			} else {
+			default:
 				e.log.Info("builtin: model loaded", "model", name, "arch", m.lm.Config.Arch,
 					"layers", m.lm.Config.Layers, "seconds", time.Since(start).Seconds())
 			}
