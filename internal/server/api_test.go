@@ -22,6 +22,10 @@ var validBodies = map[string]map[string]any{
 	"updateUser": {"disabled": false},
 	"setLimits":  {"tokens_per_day": 5, "requests_per_minute": 5},
 	"createKey":  {"name": "spare"},
+	// Sealing keys (keys_api_test.go): a public key, never a private one.
+	"registerDevice":  {"name": "laptop", "recipient": testRecipient},
+	"setAdminKey":     {"recipient": testRecipient},
+	"createBackupKey": {"name": "vault", "recipient": testRecipient},
 }
 
 // stringField is the client string field of each body to abuse.
@@ -31,6 +35,10 @@ var stringField = map[string]string{
 	"updateUser": "email",
 	"setLimits":  "tokens_per_day",
 	"createKey":  "name",
+	// Sealing keys (keys_api_test.go).
+	"registerDevice":  "recipient",
+	"setAdminKey":     "recipient",
+	"createBackupKey": "name",
 }
 
 // snapshot captures everything an API call could change.
@@ -167,6 +175,20 @@ func TestAuthorization(t *testing.T) {
 		// Models: the harness has no models directory (models_api_test.go has one).
 		"getModel":    {401, 404, 404},
 		"deleteModel": {401, 403, 404},
+		// Sealing keys and conversations (targets: sealedTarget).
+		"listDevices":        {401, 200, 200},
+		"registerDevice":     {401, 201, 409}, // the user registered this public key first
+		"revokeDevice":       {401, 404, 204}, // target: the admin's device; users don't learn it exists
+		"getAdminKey":        {401, 404, 404}, // not set in the harness
+		"setAdminKey":        {401, 403, 201},
+		"listBackupKeys":     {401, 200, 200},
+		"createBackupKey":    {401, 403, 201},
+		"revokeBackupKey":    {401, 403, 204},
+		"listConversations":  {401, 200, 200},
+		"createConversation": {401, 201, 201},
+		"getConversation":    {401, 404, 200}, // target: the admin's conversation
+		"deleteConversation": {401, 404, 204},
+		"listMessages":       {401, 404, 200},
 	}
 	spec := newHarness(t).srv.Spec().Operations()
 	if len(spec) != len(table) {
@@ -189,6 +211,9 @@ func TestAuthorization(t *testing.T) {
 				"updateUser": h.userID.String(), "deleteUser": h.userID.String(), "setLimits": h.userID.String(),
 				"revokeKey": adminKeys.Keys[0].ID,
 			}[op.ID]
+			if st := sealedTarget(h, op.ID); st != "" {
+				target = st
+			}
 			path := strings.ReplaceAll(op.Path, "{id}", target)
 			path = strings.ReplaceAll(path, "{name}", "tiny")
 			for _, r := range []struct {

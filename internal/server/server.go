@@ -122,6 +122,7 @@ func (s *Server) Audit() *audit.Log { return s.audit }
 func (s *Server) routes() {
 	oa := &openai.Handler{Engine: s.eng, Meter: s.meter, Tokens: s.metrics, Log: s.log}
 	oa.Register(s.mux)
+	s.sealedRoutes(oa)
 	s.apiRoutes()
 	s.modelRoutes()
 	s.logRoutes()
