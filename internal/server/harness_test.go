@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/silo-ai/silo/internal/engine"
+	"github.com/silo-ai/silo/internal/engine/builtin"
 	"github.com/silo-ai/silo/internal/engine/enginetest"
 	"github.com/silo-ai/silo/internal/engine/upstream"
 	"github.com/silo-ai/silo/internal/identity"
@@ -40,6 +41,9 @@ type harness struct {
 
 type harnessOpts struct {
 	limits engine.Limits
+	// modelsDir, when set, puts the built-in engine over it in front of
+	// the upstream pool.
+	modelsDir string
 }
 
 func newHarness(t *testing.T, o ...harnessOpts) *harness {
@@ -55,11 +59,19 @@ func newHarness(t *testing.T, o ...harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lim engine.Limits
+	var opts harnessOpts
 	if len(o) > 0 {
-		lim = o[0].limits
+		opts = o[0]
 	}
-	sched := engine.NewScheduler(engine.NewRouter(pool), engine.SchedulerConfig{Limits: lim})
+	engines := []engine.Engine{pool}
+	if opts.modelsDir != "" {
+		b, err := builtin.New(builtin.Options{Dir: opts.modelsDir, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		engines = append([]engine.Engine{b}, engines...)
+	}
+	sched := engine.NewScheduler(engine.NewRouter(engines...), engine.SchedulerConfig{Limits: opts.limits})
 	t.Cleanup(func() { sched.Close() })
 	srv, err := server.New(server.Options{Store: st, Engine: sched, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
