@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 scripts/deps.sh test
+go install filippo.io/age/cmd/...@v1.3.2 # the stock age tool, for the sealed-export test (internal/cli)
 
 eval "$(scripts/pg-test.sh)"
 trap 'scripts/pg-test.sh stop >/dev/null 2>&1 || true' EXIT

@@ -20,13 +20,21 @@ func chatCmd(e *env) *cobra.Command {
 		maxTokens int
 		temp      float64
 		seed      int64
+		save      bool
+		resume    string
+		identity  string
 	)
 	cmd := &cobra.Command{
 		Use:   "chat",
 		Short: "Chat with a model in the terminal, answers streamed",
 		Long: `Chat with a model. Each line you type is one turn; the answer streams back.
 The conversation is kept on your side and resent with each turn, as OpenAI
-clients do. Type /reset to start over, /exit (or end the input) to leave.`,
+clients do. Type /reset to start over, /exit (or end the input) to leave.
+
+With --save the turns are also stored on the server, sealed to this
+device's key (made and registered on first use), the organisation's admin
+key and the backup keys; the server cannot read them back. --resume ID
+fetches a stored conversation, opens it here and continues it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := e.client(&f, true)
@@ -47,7 +55,13 @@ clients do. Type /reset to start over, /exit (or end the input) to leave.`,
 				o.Seed = &seed
 			}
 			o.MaxTokens = maxTokens
-			return e.chatLoop(ctx, cl, model, system, o)
+			var history []client.Message
+			if save || resume != "" {
+				if o.Conversation, history, err = e.storedConversation(ctx, cl, resume, identity); err != nil {
+					return err
+				}
+			}
+			return e.chatLoop(ctx, cl, model, system, o, history)
 		},
 	}
 	addRemoteFlags(cmd, &f)
@@ -56,6 +70,10 @@ clients do. Type /reset to start over, /exit (or end the input) to leave.`,
 	cmd.Flags().IntVar(&maxTokens, "max-tokens", 0, "most tokens per answer (0: the server's default)")
 	cmd.Flags().Float64Var(&temp, "temperature", 0.7, "sampling temperature")
 	cmd.Flags().Int64Var(&seed, "seed", 0, "sampling seed, for repeatable answers")
+	cmd.Flags().BoolVar(&save, "save", false, "store this chat on the server, sealed (see above)")
+	cmd.Flags().StringVar(&resume, "resume", "", "continue the stored conversation with this ID")
+	cmd.Flags().StringVar(&identity, "identity", "", "also open stored messages with the keys in this age identity file")
+	cmd.MarkFlagsMutuallyExclusive("save", "resume")
 	return cmd
 }
 
@@ -74,7 +92,7 @@ func firstModel(ctx context.Context, cl *client.Client) (string, error) {
 	return out.Data[0].ID, nil
 }
 
-func (e *env) chatLoop(ctx context.Context, cl *client.Client, model, system string, o client.ChatOptions) error {
+func (e *env) chatLoop(ctx context.Context, cl *client.Client, model, system string, o client.ChatOptions, earlier []client.Message) error {
 	var history []client.Message
 	reset := func() {
 		history = history[:0]
@@ -83,6 +101,7 @@ func (e *env) chatLoop(ctx context.Context, cl *client.Client, model, system str
 		}
 	}
 	reset()
+	history = append(history, earlier...)
 	fmt.Fprintf(e.stderr, "chatting with %s; /reset starts over, /exit leaves\n", model)
 	in := bufio.NewScanner(e.stdin)
 	in.Buffer(make([]byte, 64<<10), 1<<20)

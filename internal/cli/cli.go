@@ -77,7 +77,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		limitsCmd(e),
 		usageCmd(e),
 		auditCmd(e),
+		adminCmd(e),
+		devicesCmd(e),
+		exportCmd(e),
 	)
+	root.AddCommand(certCmd(e), verifyCmd(e), logCmd(e))
 	root.AddCommand(extraCommands(e)...)
 	return root.ExecuteContext(ctx)
 }

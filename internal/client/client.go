@@ -136,6 +136,9 @@ type ChatOptions struct {
 	Temperature *float64
 	MaxTokens   int
 	Seed        *int64
+	// Conversation, when set, names a stored conversation the server
+	// appends this turn to, sealed (header X-Silo-Conversation).
+	Conversation string
 }
 
 // ChatStream sends a streamed chat completion and calls onText for each
@@ -158,6 +161,9 @@ func (c *Client) ChatStream(ctx context.Context, model string, msgs []Message, o
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	if o.Conversation != "" {
+		req.Header.Set("X-Silo-Conversation", o.Conversation)
+	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("client: %w", err)
