@@ -11,12 +11,14 @@ import (
 // 8-bit blocks for Q4_0..Q8_0 weights, 256-element 8-bit blocks (ggml's
 // Q8_K) for K-quant weights.
 type acts struct {
+	t       ggml.Type
+	x       []float32 // the input, during quantize
 	n, cols int
 	f       []float32 // float weights: the activations themselves
 	qs      []int8    // n*cols quants, row-major
 	d       []float32 // per block scale
 	s       []float32 // per 32-block d*sum(qs) (Q4_1, Q5_1)
-	ysum    []int32   // per 32-block sum of the quants (Q4_0, Q8_0)
+	ysum    []int32   // per 32-block sum of the quants
 	bs      []int16   // per 256-block, 16 sums of 16 quants (K-quants)
 
 	// For the group kernels (Q4_0, Q8_0 batches), the first groups*8 rows
@@ -45,7 +47,7 @@ const parallelQuantMin = 16 << 10
 // first groups groups of 8 rows are also stored transposed for the group
 // kernels (the last one may be partial).
 func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int) {
-	a.n, a.cols, a.groups = n, cols, 0
+	a.t, a.n, a.cols, a.groups = t, n, cols, 0
 	switch t {
 	case ggml.F32, ggml.F16, ggml.BF16:
 		a.f = x[:n*cols]
@@ -53,90 +55,83 @@ func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int) {
 	case ggml.Q4_K, ggml.Q5_K, ggml.Q6_K:
 		nb := n * cols / 256
 		a.qs, a.d, a.bs = grow(a.qs, n*cols), grow(a.d, nb), grow(a.bs, nb*16)
-		perRow := cols / 256
-		eachRowGroup(n, cols, func(i0, i1 int) {
-			for b := i0 * perRow; b < i1*perRow; b++ {
-				a.d[b] = quantQ8K(x[b*256:b*256+256], a.qs[b*256:b*256+256], a.bs[b*16:b*16+16])
-			}
-		})
-		return
-	}
-	nb := n * cols / 32
-	perRow := cols / 32
-	a.qs, a.d = grow(a.qs, n*cols), grow(a.d, nb)
-	withSum := t == ggml.Q4_1 || t == ggml.Q5_1
-	if withSum {
-		a.s = grow(a.s, nb)
-	}
-	withYsum := t == ggml.Q4_0 || t == ggml.Q8_0
-	if withYsum {
+	default:
+		nb := n * cols / 32
+		perRow := cols / 32
+		a.qs, a.d = grow(a.qs, n*cols), grow(a.d, nb)
+		if t == ggml.Q4_1 || t == ggml.Q5_1 {
+			a.s = grow(a.s, nb)
+		}
+		// The sums are kept for every type: the SIMD quantizer computes
+		// them anyway.
 		a.ysum = grow(a.ysum, nb)
-	}
-	if groups > 0 {
-		a.groups = groups
-		a.tq = grow(a.tq, groups*8*cols)
-		a.td = grow(a.td, groups*8*perRow)
-		a.tsum = grow(a.tsum, groups*8*perRow)
-	}
-	eachRowGroup(n, cols, func(i0, i1 int) {
-		for b := i0 * perRow; b < i1*perRow; b++ {
-			q := a.qs[b*32 : b*32+32]
-			d := quantQ8Act(x[b*32:b*32+32], q)
-			a.d[b] = d
-			if withSum || withYsum {
-				var sum int32
-				for _, v := range q {
-					sum += int32(v)
-				}
-				if withSum {
-					a.s[b] = d * float32(sum)
-				}
-				if withYsum {
-					a.ysum[b] = sum
-				}
-			}
-		}
-		if g := i0 / 8; g < a.groups {
-			a.transpose(g, i1-i0)
-		}
-	})
-}
-
-// transpose fills group g of tq, td and tsum from rows 8g..8g+m-1 and
-// zeros in place of the rows past m.
-func (a *acts) transpose(g, m int) {
-	nb := a.cols / 32
-	for b := 0; b < nb; b++ {
-		o := (g*nb + b) * 8
-		dst := a.tq[o*32 : o*32+256]
-		if m < 8 {
-			clear(dst)
-			clear(a.td[o : o+8])
-			clear(a.tsum[o : o+8])
-		}
-		for j := 0; j < m; j++ {
-			rb := (8*g+j)*nb + b
-			src := a.qs[rb*32 : rb*32+32]
-			for k := 0; k < 8; k++ {
-				copy(dst[32*k+4*j:32*k+4*j+4], src[4*k:4*k+4])
-			}
-			a.td[o+j] = a.d[rb]
-			a.tsum[o+j] = a.ysum[rb]
+		if groups > 0 {
+			a.groups = groups
+			a.tq = grow(a.tq, groups*8*cols)
+			a.td = grow(a.td, groups*8*perRow)
+			a.tsum = grow(a.tsum, groups*8*perRow)
 		}
 	}
-}
-
-// eachRowGroup calls fn on ranges [i0, i1) of the n activation rows, eight
-// rows at a time (aligned to multiples of 8), in parallel for large inputs.
-func eachRowGroup(n, cols int, fn func(i0, i1 int)) {
+	a.x = x[:n*cols]
+	// Eight rows at a time, aligned to the transposed groups.
 	tasks := (n + 7) / 8
 	if n*cols < parallelQuantMin {
 		for c := 0; c < tasks; c++ {
-			fn(c*8, min(n, c*8+8))
+			a.do(c, nil)
+		}
+	} else {
+		parallel(tasks, a)
+	}
+	a.x = nil
+}
+
+// do quantizes activation rows 8c..8c+7 (a task for parallel).
+func (a *acts) do(c int, _ *scratch) {
+	i0, i1 := c*8, min(a.n, c*8+8)
+	x := a.x
+	switch a.t {
+	case ggml.Q4_K, ggml.Q5_K, ggml.Q6_K:
+		perRow := a.cols / 256
+		for b := i0 * perRow; b < i1*perRow; b++ {
+			a.d[b] = quantQ8K(x[b*256:b*256+256], a.qs[b*256:b*256+256], a.bs[b*16:b*16+16])
 		}
 		return
 	}
-	parallel(tasks, func(c int) { fn(c*8, min(n, c*8+8)) })
+	perRow := a.cols / 32
+	b0, b1 := i0*perRow, i1*perRow
+	quantQ8Blocks(x[b0*32:b1*32], a.qs[b0*32:b1*32], a.d[b0:b1], a.ysum[b0:b1])
+	if a.t == ggml.Q4_1 || a.t == ggml.Q5_1 {
+		for b := b0; b < b1; b++ {
+			a.s[b] = a.d[b] * float32(a.ysum[b])
+		}
+	}
+	if g := i0 / 8; g < a.groups {
+		a.transpose(g, i1-i0)
+	}
+}
+
+// quantQ8Blocks quantizes len(d) blocks of 32 activations from x to q,
+// with their scales in d and quant sums in ysum.
+func quantQ8Blocks(x []float32, q []int8, d []float32, ysum []int32) {
+	if f := simd.quant; f != nil && !generic.Load() {
+		f(x, q, d, ysum)
+		return
+	}
+	quantQ8BlocksGeneric(x, q, d, ysum)
+}
+
+// quantQ8BlocksGeneric quantizes len(d) blocks of 32 activations from x
+// to q, with their scales in d and quant sums in ysum.
+func quantQ8BlocksGeneric(x []float32, q []int8, d []float32, ysum []int32) {
+	for b := range d {
+		qb := q[b*32 : b*32+32]
+		d[b] = quantQ8Act(x[b*32:b*32+32], qb)
+		var sum int32
+		for _, v := range qb {
+			sum += int32(v)
+		}
+		ysum[b] = sum
+	}
 }
 
 // quantQ8Act quantizes 32 activations like ggml's quantize_row_q8_0 but
@@ -184,4 +179,28 @@ func quantQ8K(x []float32, q []int8, bsums []int16) float32 {
 		bsums[g] = s
 	}
 	return 1 / iscale
+}
+
+// transpose fills group g of tq, td and tsum from rows 8g..8g+m-1 and
+// zeros in place of the rows past m.
+func (a *acts) transpose(g, m int) {
+	nb := a.cols / 32
+	for b := 0; b < nb; b++ {
+		o := (g*nb + b) * 8
+		dst := a.tq[o*32 : o*32+256]
+		if m < 8 {
+			clear(dst)
+			clear(a.td[o : o+8])
+			clear(a.tsum[o : o+8])
+		}
+		for j := 0; j < m; j++ {
+			rb := (8*g+j)*nb + b
+			src := a.qs[rb*32 : rb*32+32]
+			for k := 0; k < 8; k++ {
+				copy(dst[32*k+4*j:32*k+4*j+4], src[4*k:4*k+4])
+			}
+			a.td[o+j] = a.d[rb]
+			a.tsum[o+j] = a.ysum[rb]
+		}
+	}
 }

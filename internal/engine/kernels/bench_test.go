@@ -99,10 +99,10 @@ func BenchmarkCopy(b *testing.B) {
 				const chunk = 64 << 10
 				for i := 0; i < b.N; i++ {
 					s := src[i%copies]
-					parallel((size+chunk-1)/chunk, func(c int) {
+					parallel((size+chunk-1)/chunk, funcTask(func(c int) {
 						lo, hi := c*chunk, min(size, (c+1)*chunk)
 						copy(dst[lo:hi], s[lo:hi])
-					})
+					}))
 				}
 			})
 		}

@@ -10,6 +10,11 @@ import (
 // activation row i of a.
 type rowKernel func(w []byte, a *acts, i int) float32
 
+// A rowsKernel sets out[r] to what the rowKernel of the same type returns
+// for weight row r, at w[r*rs:(r+1)*rs], and activation row i of a, for
+// r < len(out).
+type rowsKernel func(w []byte, rs int, a *acts, i int, out []float32)
+
 // A groupKernel adds, for one weight row w and the eight activation rows of
 // group g of a (see acts), blocks b0..b0+nb-1 of the dot products to acc:
 // acc[8*(b%8)+j] collects the block terms of row j. It then sets res[j] to

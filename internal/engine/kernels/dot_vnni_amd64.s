@@ -6,6 +6,37 @@
 // offset (Q8_0: w+128 via XOR 0x80; Q4_0: the raw nibbles, w+8) and
 // offset*sum(y) is subtracted from each block's sum, which keeps it exact.
 
+// HSUM8ROW stores at BX the sum of Y14's lanes in hsum8's order and
+// advances BX.
+#define HSUM8ROW \
+	VEXTRACTF128 $1, Y14, X1 \
+	VADDPS X1, X14, X0 \
+	VMOVHLPS X0, X0, X1 \
+	VADDPS X1, X0, X0 \
+	VMOVSHDUP X0, X1 \
+	VADDSS X1, X0, X0 \
+	VMOVSS X0, (BX) \
+	ADDQ $4, BX
+
+// ROWSSETUP loads the arguments of a rows kernel (func(w *byte, rs,
+// nrows int, y *int8, d *float32, ysum *int32, ngroups int, out
+// *float32)): R9 = w, R10 = rs, R11 = nrows, BX = out.
+#define ROWSSETUP \
+	MOVQ w+0(FP), R9 \
+	MOVQ rs+8(FP), R10 \
+	MOVQ nrows+16(FP), R11 \
+	MOVQ out+56(FP), BX
+
+// ROWSTART points SI, DI, DX, R8, CX at the row at R9 and the start of
+// the activations, and clears the accumulators.
+#define ROWSTART \
+	MOVQ R9, SI \
+	MOVQ y+24(FP), DI \
+	MOVQ d+32(FP), DX \
+	MOVQ ysum+40(FP), R8 \
+	MOVQ ngroups+48(FP), CX \
+	VXORPS Y14, Y14, Y14
+
 // REDUCE8 sums the int32 lanes of each of Y0..Y7 into lane m of Y0 (m =
 // register number). Clobbers Y1, Y2, Y4, Y6.
 #define REDUCE8 \
@@ -153,6 +184,77 @@ dotQ4_0VNNIloop:
 	DECQ CX
 	JNZ dotQ4_0VNNIloop
 	VMOVUPS Y14, (BX)
+	VZEROUPPER
+	RET
+
+
+// func dotQ8_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
+TEXT ·dotQ8_0VNNIRows(SB), NOSPLIT, $0-64
+	ROWSSETUP
+	MOVL $0x80808080, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+
+dotQ8_0VNNIRowsrow:
+	ROWSTART
+
+dotQ8_0VNNIRowsloop:
+	Q8BLKV(2, 0, Y0)
+	Q8BLKV(36, 32, Y1)
+	Q8BLKV(70, 64, Y2)
+	Q8BLKV(104, 96, Y3)
+	Q8BLKV(138, 128, Y4)
+	Q8BLKV(172, 160, Y5)
+	Q8BLKV(206, 192, Y6)
+	Q8BLKV(240, 224, Y7)
+	REDUCE8
+	CORRECT(7)
+	ROWSTEP(34, 68, 102, 136, 170, 204, 238)
+	ADDQ $272, SI
+	ADDQ $256, DI
+	ADDQ $32, DX
+	ADDQ $32, R8
+	DECQ CX
+	JNZ dotQ8_0VNNIRowsloop
+	HSUM8ROW
+	ADDQ R10, R9
+	DECQ R11
+	JNZ dotQ8_0VNNIRowsrow
+	VZEROUPPER
+	RET
+
+// func dotQ4_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
+TEXT ·dotQ4_0VNNIRows(SB), NOSPLIT, $0-64
+	ROWSSETUP
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+
+dotQ4_0VNNIRowsrow:
+	ROWSTART
+
+dotQ4_0VNNIRowsloop:
+	Q4BLKV(2, 0, Y0)
+	Q4BLKV(20, 32, Y1)
+	Q4BLKV(38, 64, Y2)
+	Q4BLKV(56, 96, Y3)
+	Q4BLKV(74, 128, Y4)
+	Q4BLKV(92, 160, Y5)
+	Q4BLKV(110, 192, Y6)
+	Q4BLKV(128, 224, Y7)
+	REDUCE8
+	CORRECT(3)
+	ROWSTEP(18, 36, 54, 72, 90, 108, 126)
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $32, DX
+	ADDQ $32, R8
+	DECQ CX
+	JNZ dotQ4_0VNNIRowsloop
+	HSUM8ROW
+	ADDQ R10, R9
+	DECQ R11
+	JNZ dotQ4_0VNNIRowsrow
 	VZEROUPPER
 	RET
 

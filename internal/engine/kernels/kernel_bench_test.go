@@ -14,7 +14,7 @@ import (
 func BenchmarkKernel(b *testing.B) {
 	defer useBestKernels()
 	defer SetThreads(SetThreads(1))
-	sets := append([]kernelSet{{"generic", true, genericKernels, nil}}, kernelSets...)
+	sets := append([]kernelSet{{name: "generic", supported: true, rows: genericKernels}}, kernelSets...)
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, t := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K} {
 		const rows, cols = 256, 2048

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/silo-ai/silo/internal/engine/ggml"
 )
@@ -49,15 +50,15 @@ func (m *Matrix) check() error {
 }
 
 // kernelFor returns the dot-product kernels for t: SIMD where available
-// and not disabled, else pure Go. The group kernel is nil where there is
-// none.
-func kernelFor(t ggml.Type) (rowKernel, groupKernel) {
+// and not disabled, else pure Go. The rows and group kernels are nil where
+// there are none.
+func kernelFor(t ggml.Type) (rowKernel, rowsKernel, groupKernel) {
 	if !generic.Load() {
 		if k, ok := simd.rows[t]; ok {
-			return k, simd.groups[t]
+			return k, simd.multi[t], simd.groups[t]
 		}
 	}
-	return genericKernels[t], nil
+	return genericKernels[t], nil, nil
 }
 
 // A kernelSet is a set of assembly kernels and whether the CPU runs them.
@@ -66,6 +67,9 @@ type kernelSet struct {
 	supported bool
 	rows      map[ggml.Type]rowKernel
 	groups    map[ggml.Type]groupKernel
+	multi     map[ggml.Type]rowsKernel
+	// quant, if not nil, replaces quantQ8BlocksGeneric.
+	quant func(x []float32, q []int8, d []float32, ysum []int32)
 }
 
 // kernelSets lists the assembly kernel sets for this architecture, the
@@ -100,8 +104,6 @@ func SIMD() string {
 	return simd.name
 }
 
-var actPool = sync.Pool{New: func() any { return new(acts) }}
-
 // Tiling. A worker takes rowChunk weight rows. With a group kernel it runs
 // each group of eight activation rows over them, segBlocks blocks at a
 // time, so that the group's segment (320 bytes a block) stays in L1 while
@@ -113,6 +115,21 @@ const (
 	segBlocks    = 64
 	minGroupRows = 3
 )
+
+// A matmul is the state of one MatMul call, recycled through callPool so
+// that a call allocates nothing.
+type matmul struct {
+	a      acts
+	w      *Matrix
+	out    []float32
+	n      int
+	groups int
+	k      rowKernel
+	rk     rowsKernel
+	gk     groupKernel
+}
+
+var callPool = sync.Pool{New: func() any { return new(matmul) }}
 
 // MatMul computes out[i*w.Rows+r] = dot(row r of w, x[i*w.Cols:(i+1)*w.Cols])
 // for r < w.Rows and i < n, on all threads (see SetThreads). The
@@ -132,48 +149,58 @@ func MatMul(out []float32, w *Matrix, x []float32, n int) {
 	if n == 0 || w.Rows == 0 {
 		return
 	}
-	k, gk := kernelFor(w.Type)
+	m := callPool.Get().(*matmul)
+	m.k, m.rk, m.gk = kernelFor(w.Type)
 	// A group kernel is worth running on a partial group from about three
 	// rows: it costs about as much per weight block as three row kernels.
-	groups := 0
-	if gk != nil {
-		groups = (n + 8 - minGroupRows) / 8
+	m.groups = 0
+	if m.gk != nil {
+		m.groups = (n + 8 - minGroupRows) / 8
 	}
-	a := actPool.Get().(*acts)
-	defer actPool.Put(a)
-	a.quantize(w.Type, x, n, w.Cols, groups)
-	rs, _ := w.Type.RowSize(w.Cols)
+	m.a.quantize(w.Type, x, n, w.Cols, m.groups)
+	m.w, m.out, m.n = w, out, n
+	parallel((w.Rows+rowChunk-1)/rowChunk, m)
+	m.w, m.out, m.a.f = nil, nil, nil
+	callPool.Put(m)
+}
+
+// do computes the products of weight rows rowChunk*c... (a task for
+// parallel).
+func (m *matmul) do(c int, s *scratch) {
+	w, a, out, n := m.w, &m.a, m.out, m.n
 	rows := w.Rows
+	rs := len(w.Data) / rows
 	nb := w.Cols / 32
-	chunks := (rows + rowChunk - 1) / rowChunk
-	parallel(chunks, func(c int) {
-		r0, r1 := c*rowChunk, min(rows, (c+1)*rowChunk)
-		if groups > 0 {
-			var acc [rowChunk][64]float32
-			var res [8]float32
-			for g := 0; g < groups; g++ {
-				clear(acc[:])
-				for b0 := 0; b0 < nb; b0 += segBlocks {
-					nbs := min(segBlocks, nb-b0)
-					last := b0+nbs == nb
-					for r := r0; r < r1; r++ {
-						gk(w.Data[r*rs:(r+1)*rs], a, g, b0, nbs, &acc[r-r0], &res)
-						if last {
-							for j, v := range res[:min(8, n-8*g)] {
-								out[(8*g+j)*rows+r] = v
-							}
-						}
+	r0, r1 := c*rowChunk, min(rows, (c+1)*rowChunk)
+	for g := 0; g < m.groups; g++ {
+		acc := &s.acc
+		clear(acc[:])
+		for b0 := 0; b0 < nb; b0 += segBlocks {
+			nbs := min(segBlocks, nb-b0)
+			last := b0+nbs == nb
+			for r := r0; r < r1; r++ {
+				m.gk(w.Data[r*rs:(r+1)*rs], a, g, b0, nbs, &acc[r-r0], &s.res)
+				if last {
+					for j, v := range s.res[:min(8, n-8*g)] {
+						out[(8*g+j)*rows+r] = v
 					}
 				}
 			}
 		}
-		for r := r0; r < r1; r++ {
-			wr := w.Data[r*rs : (r+1)*rs]
-			for i := min(n, groups*8); i < n; i++ {
-				out[i*rows+r] = k(wr, a, i)
-			}
+	}
+	i0 := min(n, m.groups*8)
+	if i0 == n-1 && m.rk != nil {
+		// One activation row left (as in decoding): all the chunk's rows
+		// in one call.
+		m.rk(w.Data[r0*rs:r1*rs], rs, a, i0, out[i0*rows+r0:i0*rows+r1])
+		return
+	}
+	for r := r0; r < r1; r++ {
+		wr := w.Data[r*rs : (r+1)*rs]
+		for i := i0; i < n; i++ {
+			out[i*rows+r] = m.k(wr, a, i)
 		}
-	})
+	}
 }
 
 // The worker pool: threads-1 persistent goroutines plus the caller.
@@ -182,6 +209,10 @@ var (
 	poolMu  sync.Mutex
 	workers int
 	jobs    = make(chan *job, 64)
+	jobPool = sync.Pool{New: func() any { return new(job) }}
+	// callerScratch holds the scratch of callers of parallel (workers have
+	// their own).
+	callerScratch = sync.Pool{New: func() any { return new(scratch) }}
 )
 
 func init() { threads.Store(int32(runtime.GOMAXPROCS(0))) }
@@ -199,37 +230,82 @@ func SetThreads(n int) int {
 // Threads returns the number of threads MatMul uses.
 func Threads() int { return int(threads.Load()) }
 
-type job struct {
-	next, count int64
-	_           [48]byte // keep the counter on its own cache line
-	fn          func(int)
-	wg          sync.WaitGroup
+// A task is work in independent pieces, run by parallel.
+type task interface {
+	// do runs piece c with the scratch space of the thread running it.
+	do(c int, s *scratch)
 }
 
-func (j *job) run() {
+// scratch is the per-thread working memory of the tasks.
+type scratch struct {
+	acc [rowChunk][64]float32
+	res [8]float32
+}
+
+// funcTask runs a function as a task.
+type funcTask func(c int)
+
+func (f funcTask) do(c int, _ *scratch) { f(c) }
+
+type job struct {
+	next  atomic.Int64
+	_     [56]byte // keep the counter on its own cache line
+	count int64
+	t     task
+	wg    sync.WaitGroup
+}
+
+func (j *job) run(s *scratch) {
 	for {
-		c := atomic.AddInt64(&j.next, 1) - 1
+		c := j.next.Add(1) - 1
 		if c >= j.count {
 			return
 		}
-		j.fn(int(c))
+		j.t.do(int(c), s)
 	}
 }
 
 func worker() {
-	for j := range jobs {
-		j.run()
+	s := new(scratch)
+	for {
+		j := nextJob()
+		j.run(s)
 		j.wg.Done()
 	}
 }
 
-// parallel calls fn(c) for every c < count, spread over the pool. If the
+// spinTime is how long an idle worker polls for the next job before it
+// parks: the gaps between the matrix products of a forward pass are short,
+// and waking a parked goroutine costs several microseconds.
+const spinTime = 50 * time.Microsecond
+
+// nextJob returns the next job, polling for spinTime before it blocks.
+func nextJob() *job {
+	start := time.Now()
+	for i := 0; ; i++ {
+		select {
+		case j := <-jobs:
+			return j
+		default:
+		}
+		if i%16 == 15 {
+			if time.Since(start) > spinTime {
+				return <-jobs
+			}
+			runtime.Gosched()
+		}
+	}
+}
+
+// parallel calls t.do(c) for every c < count, spread over the pool. If the
 // pool is busy with other calls the caller does more of the work itself.
-func parallel(count int, fn func(int)) {
+func parallel(count int, t task) {
 	helpers := min(Threads(), count) - 1
+	s := callerScratch.Get().(*scratch)
+	defer callerScratch.Put(s)
 	if helpers <= 0 {
 		for c := 0; c < count; c++ {
-			fn(c)
+			t.do(c, s)
 		}
 		return
 	}
@@ -239,7 +315,9 @@ func parallel(count int, fn func(int)) {
 		workers++
 	}
 	poolMu.Unlock()
-	j := &job{count: int64(count), fn: fn}
+	j := jobPool.Get().(*job)
+	j.next.Store(0)
+	j.count, j.t = int64(count), t
 	j.wg.Add(helpers)
 	for i := 0; i < helpers; i++ {
 		select {
@@ -248,6 +326,8 @@ func parallel(count int, fn func(int)) {
 			j.wg.Done()
 		}
 	}
-	j.run()
+	j.run(s)
 	j.wg.Wait()
+	j.t = nil
+	jobPool.Put(j)
 }

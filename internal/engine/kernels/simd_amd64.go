@@ -12,12 +12,14 @@ func init() {
 	avx2 := cpu.X86.HasAVX2 && cpu.X86.HasF16C
 	vnni := avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 	kernelSets = []kernelSet{
-		{"avx2", avx2,
-			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
-			map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group}},
-		{"avx512vnni", vnni,
-			map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
-			map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group}},
+		{name: "avx2", supported: avx2,
+			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
+			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0AVX2.rows, ggml.Q4_0: q4_0AVX2.rows},
+			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group}},
+		{name: "avx512vnni", supported: vnni,
+			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
+			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows},
+			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group}},
 	}
 	useBestKernels()
 }
@@ -40,6 +42,18 @@ func dotQ8_0x8AVX2(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]f
 func dotQ4_0x8AVX2(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
 
 //go:noescape
+func dotQ8_0AVX2Rows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
+
+//go:noescape
+func dotQ4_0AVX2Rows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
+
+//go:noescape
+func dotQ8_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
+
+//go:noescape
+func dotQ4_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
+
+//go:noescape
 func dotQ8_0VNNI(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
 
 //go:noescape
@@ -56,9 +70,44 @@ func dotQ4_0x8VNNI(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]f
 // eight in Go (tail, with the same arithmetic).
 type blockKernels struct {
 	blockBytes int
-	rowAsm     func(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
+	vnni       bool
+	rowsAsm    func(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
 	groupAsm   func(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
-	tail       func(w []byte, a *acts, i, b0, b1 int, acc *[8]float32)
+}
+
+// rowAsm calls the row kernel for k statically (a call through a function
+// value would move acc to the heap).
+func (k *blockKernels) rowAsm(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32) {
+	switch {
+	case k.blockBytes == 34 && k.vnni:
+		dotQ8_0VNNI(w, y, d, ysum, ngroups, acc)
+	case k.blockBytes == 34:
+		dotQ8_0AVX2(w, y, d, ysum, ngroups, acc)
+	case k.vnni:
+		dotQ4_0VNNI(w, y, d, ysum, ngroups, acc)
+	default:
+		dotQ4_0AVX2(w, y, d, ysum, ngroups, acc)
+	}
+}
+
+// rows sets out[r] to the row kernel's result for weight row r (at
+// w[r*rs:]) and activation row i, for r < len(out).
+func (k *blockKernels) rows(w []byte, rs int, a *acts, i int, out []float32) {
+	nb := a.cols / 32
+	if nb%8 != 0 {
+		for r := range out {
+			out[r] = k.row(w[r*rs:(r+1)*rs], a, i)
+		}
+		return
+	}
+	if len(out) == 0 {
+		return
+	}
+	_ = w[(len(out)-1)*rs+nb*k.blockBytes-1]
+	_ = a.qs[(i+1)*a.cols-1]
+	_ = a.d[(i+1)*nb-1]
+	_ = a.ysum[(i+1)*nb-1]
+	k.rowsAsm(&w[0], rs, len(out), &a.qs[i*a.cols], &a.d[i*nb], &a.ysum[i*nb], nb/8, &out[0])
 }
 
 func (k *blockKernels) row(w []byte, a *acts, i int) float32 {
@@ -72,7 +121,14 @@ func (k *blockKernels) row(w []byte, a *acts, i int) float32 {
 		_ = a.ysum[(i+1)*nb-1]
 		k.rowAsm(&w[0], &a.qs[i*a.cols], &a.d[i*nb], &a.ysum[i*nb], ng, &acc)
 	}
-	k.tail(w, a, i, ng*8, nb, &acc)
+	if ng*8 < nb {
+		// Static calls, so that acc stays on the stack.
+		if k.blockBytes == 34 {
+			q8_0Blocks(w, a, i, ng*8, nb, &acc)
+		} else {
+			q4_0Blocks(w, a, i, ng*8, nb, &acc)
+		}
+	}
 	return hsum8(&acc)
 }
 
@@ -89,10 +145,10 @@ func (k *blockKernels) group(w []byte, a *acts, g, b0, nb int, acc *[64]float32,
 }
 
 var (
-	q8_0AVX2 = &blockKernels{34, dotQ8_0AVX2, dotQ8_0x8AVX2, q8_0Blocks}
-	q4_0AVX2 = &blockKernels{18, dotQ4_0AVX2, dotQ4_0x8AVX2, q4_0Blocks}
-	q8_0VNNI = &blockKernels{34, dotQ8_0VNNI, dotQ8_0x8VNNI, q8_0Blocks}
-	q4_0VNNI = &blockKernels{18, dotQ4_0VNNI, dotQ4_0x8VNNI, q4_0Blocks}
+	q8_0AVX2 = &blockKernels{34, false, dotQ8_0AVX2Rows, dotQ8_0x8AVX2}
+	q4_0AVX2 = &blockKernels{18, false, dotQ4_0AVX2Rows, dotQ4_0x8AVX2}
+	q8_0VNNI = &blockKernels{34, true, dotQ8_0VNNIRows, dotQ8_0x8VNNI}
+	q4_0VNNI = &blockKernels{18, true, dotQ4_0VNNIRows, dotQ4_0x8VNNI}
 )
 
 // K-quant kernels (dot_k_amd64.s): nb 256-element blocks of one row with
