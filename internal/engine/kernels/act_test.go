@@ -24,3 +24,70 @@ func TestRoundAway(t *testing.T) {
 		}
 	}
 }
+
+// TestQuantQ8MatchesGeneric checks the SIMD activation quantizers against
+// quantQ8BlocksGeneric bit for bit, on random blocks and on blocks with
+// exact halves, zeros, tiny and subnormal values, infinities and NaNs.
+func TestQuantQ8MatchesGeneric(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	var x []float32
+	block := func(f func(j int) float32) {
+		for j := 0; j < 32; j++ {
+			x = append(x, f(j))
+		}
+	}
+	for range 200 {
+		scale := float32(math.Exp(r.NormFloat64() * 3))
+		block(func(int) float32 { return float32(r.NormFloat64()) * scale })
+	}
+	for range 50 {
+		// amax 127 makes the scale 1: every x.5 is a tie.
+		block(func(j int) float32 {
+			if j == 5 {
+				return -127
+			}
+			return float32(r.IntN(254)-127) + 0.5
+		})
+	}
+	block(func(int) float32 { return 0 })
+	block(func(j int) float32 { return float32(j) * 1e-40 })
+	block(func(j int) float32 { return float32(j-16) * 1e-31 })
+	block(func(j int) float32 { return float32(j-16) * 1e-29 })
+	block(func(j int) float32 { return math.MaxFloat32 / float32(j+1) })
+	block(func(j int) float32 {
+		if j == 7 {
+			return float32(math.Inf(-1))
+		}
+		return float32(j)
+	})
+	block(func(j int) float32 {
+		if j == 30 {
+			return float32(math.NaN())
+		}
+		return float32(j)
+	})
+	block(func(j int) float32 { return math.Nextafter32(float32(j-16)+0.5, 0) })
+	nb := len(x) / 32
+	for _, set := range kernelSets {
+		if !set.supported || set.quant == nil {
+			continue
+		}
+		t.Run(set.name, func(t *testing.T) {
+			q0, q1 := make([]int8, len(x)), make([]int8, len(x))
+			d0, d1 := make([]float32, nb), make([]float32, nb)
+			s0, s1 := make([]int32, nb), make([]int32, nb)
+			quantQ8BlocksGeneric(x, q0, d0, s0)
+			set.quant(x, q1, d1, s1)
+			for b := 0; b < nb; b++ {
+				if math.Float32bits(d0[b]) != math.Float32bits(d1[b]) || s0[b] != s1[b] {
+					t.Fatalf("block %d: scale %g sum %d, want %g and %d", b, d1[b], s1[b], d0[b], s0[b])
+				}
+				for j := b * 32; j < b*32+32; j++ {
+					if q0[j] != q1[j] {
+						t.Fatalf("block %d: quant %d of %g is %d, want %d", b, j%32, x[j], q1[j], q0[j])
+					}
+				}
+			}
+		})
+	}
+}

@@ -40,3 +40,26 @@ func BenchmarkKernel(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQuantQ8 measures the activation quantization of one 2048-wide
+// row (as in decoding), per kernel set.
+func BenchmarkQuantQ8(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const cols = 2048
+	x := gaussian(r, cols)
+	q, d, s := make([]int8, cols), make([]float32, cols/32), make([]int32, cols/32)
+	sets := append([]kernelSet{{name: "generic", supported: true, quant: quantQ8BlocksGeneric}}, kernelSets...)
+	for _, set := range sets {
+		if !set.supported || set.quant == nil {
+			continue
+		}
+		b.Run(set.name, func(b *testing.B) {
+			b.SetBytes(cols * 4)
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				set.quant(x, q, d, s)
+			}
+			reportCPU(b, c0, cols*4)
+		})
+	}
+}

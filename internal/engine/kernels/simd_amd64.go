@@ -15,11 +15,13 @@ func init() {
 		{name: "avx2", supported: avx2,
 			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0AVX2.rows, ggml.Q4_0: q4_0AVX2.rows},
-			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group}},
+			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group},
+			quant:  quantQ8AVX2},
 		{name: "avx512vnni", supported: vnni,
 			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows},
-			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group}},
+			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group},
+			quant:  quantQ8AVX2},
 	}
 	useBestKernels()
 }
@@ -176,4 +178,30 @@ func kquantAVX2(w []byte, a *acts, i, blockBytes int, f func(w *byte, y *int8, b
 	_ = a.bs[(i+1)*nb*16-1]
 	_ = a.d[(i+1)*nb-1]
 	return f(&w[0], &a.qs[i*a.cols], &a.bs[i*nb*16], &a.d[i*nb], nb)
+}
+
+// Activation quantization (quant_amd64.s).
+
+//go:noescape
+func quantQ8ActAVX2(x *float32, q *int8, d *float32, ysum *int32, nb int) (bad int)
+
+// quantQ8AVX2 is quantQ8BlocksGeneric in AVX2. The assembly leaves blocks
+// with a non-finite or tiny absolute maximum (scale set to NaN) to the Go
+// code.
+func quantQ8AVX2(x []float32, q []int8, d []float32, ysum []int32) {
+	nb := len(d)
+	if nb == 0 {
+		return
+	}
+	_ = x[nb*32-1]
+	_ = q[nb*32-1]
+	_ = ysum[nb-1]
+	if quantQ8ActAVX2(&x[0], &q[0], &d[0], &ysum[0], nb) == 0 {
+		return
+	}
+	for b, v := range d {
+		if v != v {
+			quantQ8BlocksGeneric(x[b*32:b*32+32], q[b*32:b*32+32], d[b:b+1], ysum[b:b+1])
+		}
+	}
 }
