@@ -32,6 +32,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -138,16 +139,55 @@ func (k *Keeper) Append(ctx context.Context, c *store.Conversation, msgs []Messa
 // message was sealed for another conversation or its role differs from
 // the stored one (pass "" to skip that check).
 func Open(sealed []byte, conv uuid.UUID, role string, ids ...seal.Identity) (Message, error) {
+	pt, m, err := open(sealed, conv, role, ids)
+	clear(pt)
+	return m, err
+}
+
+// open returns the plaintext and the message it holds.
+func open(sealed []byte, conv uuid.UUID, role string, ids []seal.Identity) ([]byte, Message, error) {
 	pt, err := seal.Open(sealed, ids...)
 	if err != nil {
-		return Message{}, fmt.Errorf("conversation: open: %w", err)
+		return nil, Message{}, fmt.Errorf("conversation: open: %w", err)
 	}
 	var m Message
 	if err := json.Unmarshal(pt, &m); err != nil {
-		return Message{}, fmt.Errorf("conversation: open: sealed plaintext is not a message: %w", seal.ErrCorrupt)
+		return pt, Message{}, fmt.Errorf("conversation: open: sealed plaintext is not a message: %w", seal.ErrCorrupt)
 	}
 	if m.Conversation != conv || (role != "" && m.Role != role) {
-		return Message{}, ErrWrongConversation
+		return pt, Message{}, ErrWrongConversation
 	}
-	return m, nil
+	return pt, m, nil
+}
+
+// ErrAdminNotRecipient means a reseal was asked for without the admin's own
+// key among the new recipients: the admin could not check the result, and
+// could not open it again.
+var ErrAdminNotRecipient = errors.New("conversation: the admin key is not among the new recipients")
+
+// Reseal is the client side of a rewrap (run on the admin's machine, as
+// only a private key opens old data): it opens a stored message with the
+// admin identity, checks it belongs to conversation conv with role role,
+// seals the same plaintext to the recipients to, and checks the new blob
+// opens with the admin identity before returning it, so a stored reseal
+// never leaves a message that no live key opens.
+func Reseal(sealed []byte, conv uuid.UUID, role string, admin seal.Identity, to []seal.Recipient) ([]byte, error) {
+	adminFP := admin.Recipient().Fingerprint()
+	if !slices.Contains(seal.Fingerprints(to), adminFP) {
+		return nil, ErrAdminNotRecipient
+	}
+	pt, _, err := open(sealed, conv, role, []seal.Identity{admin})
+	if err != nil {
+		clear(pt)
+		return nil, err
+	}
+	defer clear(pt)
+	blob, err := seal.Seal(pt, to)
+	if err != nil {
+		return nil, fmt.Errorf("conversation: reseal: %w", err)
+	}
+	if _, err := Open(blob, conv, role, admin); err != nil {
+		return nil, fmt.Errorf("conversation: reseal: the new blob does not open with the admin key: %w", err)
+	}
+	return blob, nil
 }

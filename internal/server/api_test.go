@@ -26,6 +26,7 @@ var validBodies = map[string]map[string]any{
 	"registerDevice":  {"name": "laptop", "recipient": testRecipient},
 	"setAdminKey":     {"recipient": testRecipient},
 	"createBackupKey": {"name": "vault", "recipient": testRecipient},
+	"resealMessage":   {"message_id": "0193a5f2-1111-7000-8000-000000000001", "version": 1, "sealed": "YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==", "recipients": []string{testFingerprint}},
 }
 
 // stringField is the client string field of each body to abuse.
@@ -39,6 +40,7 @@ var stringField = map[string]string{
 	"registerDevice":  "recipient",
 	"setAdminKey":     "recipient",
 	"createBackupKey": "name",
+	"resealMessage":   "message_id",
 }
 
 // snapshot captures everything an API call could change.
@@ -189,6 +191,7 @@ func TestAuthorization(t *testing.T) {
 		"getConversation":    {401, 404, 200}, // target: the admin's conversation
 		"deleteConversation": {401, 404, 204},
 		"listMessages":       {401, 404, 200},
+		"resealMessage":      {401, 403, 404}, // no such message in the admin's conversation
 	}
 	spec := newHarness(t).srv.Spec().Operations()
 	if len(spec) != len(table) {

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,6 +34,7 @@ func (s *Server) sealedRoutes(oa *openai.Handler) {
 	s.mux.HandleFunc("GET /api/v1/conversations/{id}", s.api(s.getConversation))
 	s.mux.HandleFunc("DELETE /api/v1/conversations/{id}", s.api(s.deleteConversation))
 	s.mux.HandleFunc("GET /api/v1/conversations/{id}/messages", s.api(s.listMessages))
+	s.mux.HandleFunc("POST /api/v1/conversations/{id}/reseal", s.api(adminOnly(s.resealMessage)))
 }
 
 var errNoConversation = problem.NotFound("no such conversation")
@@ -144,6 +147,59 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request, p *identit
 			Recipients: m.Recipients, CreatedAt: m.CreatedAt}
 	}
 	return respond(w, http.StatusOK, map[string]any{"messages": out})
+}
+
+// resealMessage stores a message sealed anew by the rewrap tool. The server
+// cannot check what the blob is sealed to; it checks that the claimed
+// recipients are exactly the owner's live set now (so nothing revoked is
+// claimed, and nothing live is missed) and that the blob is an age file, and
+// replaces the old blob in one transaction, guarded by the version.
+func (s *Server) resealMessage(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
+	c, err := s.ownConversation(r, p)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		MessageID  uuid.UUID `json:"message_id"`
+		Version    int64     `json:"version"`
+		Sealed     []byte    `json:"sealed"`
+		Recipients []string  `json:"recipients"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(in.Sealed, []byte("age-encryption.org/v1\n")) {
+		return problem.Invalid("sealed is not an age file")
+	}
+	live, err := s.st.SealRecipients(r.Context(), c.UserID)
+	if err != nil {
+		return err
+	}
+	want := make([]string, len(live))
+	for i, k := range live {
+		want[i] = k.Fingerprint
+	}
+	slices.Sort(want)
+	got := slices.Clone(in.Recipients)
+	slices.Sort(got)
+	if !slices.Equal(slices.Compact(got), want) {
+		return problem.Conflict("the recipients are not the owner's live keys now; fetch the keys again")
+	}
+	m := &store.SealedMessage{ID: in.MessageID, ConversationID: c.ID, Version: in.Version, Sealed: in.Sealed, Recipients: want}
+	switch err := s.st.ResealMessage(r.Context(), m); {
+	case errors.Is(err, store.ErrNotFound):
+		return problem.NotFound("no such message in this conversation")
+	case errors.Is(err, store.ErrConflict):
+		return problem.Conflict("the message was sealed anew meanwhile; fetch it again")
+	case err != nil:
+		return err
+	}
+	if err := s.record(r, p, "message.reseal", "conversation:"+c.ID.String(),
+		map[string]any{"message_id": m.ID, "version": m.Version, "recipients": want}); err != nil {
+		return err
+	}
+	return respond(w, http.StatusOK, sealedMessageJSON{ID: m.ID, Seq: m.Seq, Role: m.Role, Version: m.Version,
+		Sealed: m.Sealed, Recipients: m.Recipients, CreatedAt: m.CreatedAt})
 }
 
 // chatRecorder is the /v1 side: it seals and stores the turns of a chat

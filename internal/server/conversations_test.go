@@ -261,3 +261,70 @@ func TestSealedChatHeaderMetadataDiffer(t *testing.T) {
 		}
 	}
 }
+
+// TestReseal: the rewrap endpoint takes a message sealed anew to exactly the
+// owner's live keys, guarded by the version; a revoked key is gone from it.
+func TestReseal(t *testing.T) {
+	h := newHarness(t)
+	admin, device, backup := newIdentity(t), newIdentity(t), newIdentity(t)
+	h.mustJSON("PUT", "/api/v1/keys/admin", h.adminKey, map[string]string{"recipient": admin.Recipient().String()}, 201, nil)
+	h.mustJSON("POST", "/api/v1/keys/devices", h.userKey, map[string]string{"name": "laptop", "recipient": device.Recipient().String()}, 201, nil)
+	var bk sealKeyOut
+	h.mustJSON("POST", "/api/v1/keys/backup", h.adminKey, map[string]string{"name": "vault", "recipient": backup.Recipient().String()}, 201, &bk)
+	var conv, other struct{ ID string }
+	h.mustJSON("POST", "/api/v1/conversations", h.userKey, nil, 201, &conv)
+	h.mustJSON("POST", "/api/v1/conversations", h.userKey, nil, 201, &other)
+	if code, _ := h.chat(h.userKey, conv.ID, "sealed words", false, false); code != 200 {
+		t.Fatal(code)
+	}
+	h.mustJSON("DELETE", "/api/v1/keys/backup/"+bk.ID, h.adminKey, nil, 204, nil)
+	var list struct {
+		Messages []struct {
+			ID      string `json:"id"`
+			Role    string `json:"role"`
+			Version int64  `json:"version"`
+			Sealed  []byte `json:"sealed"`
+		}
+	}
+	h.mustJSON("GET", "/api/v1/conversations/"+conv.ID+"/messages", h.adminKey, nil, 200, &list)
+	m := list.Messages[0]
+	cid := uuid.MustParse(conv.ID)
+	live := []seal.Recipient{admin.Recipient(), device.Recipient()}
+	blob, err := conversation.Reseal(m.Sealed, cid, m.Role, admin, live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conversation.Reseal(m.Sealed, cid, m.Role, admin, []seal.Recipient{device.Recipient()}); !errors.Is(err, conversation.ErrAdminNotRecipient) {
+		t.Errorf("Reseal without the admin key: %v", err)
+	}
+	body := func(version int64, blob []byte, rs ...seal.Recipient) map[string]any {
+		return map[string]any{"message_id": m.ID, "version": version, "sealed": blob, "recipients": seal.Fingerprints(rs)}
+	}
+	h.mustJSON("POST", "/api/v1/conversations/"+conv.ID+"/reseal", h.userKey, body(1, blob, live...), 403, nil)
+	h.mustJSON("POST", "/api/v1/conversations/"+conv.ID+"/reseal", h.adminKey, body(1, blob, admin.Recipient(), device.Recipient(), backup.Recipient()), 409, nil) // claims a revoked key
+	h.mustJSON("POST", "/api/v1/conversations/"+conv.ID+"/reseal", h.adminKey, body(1, blob, admin.Recipient()), 409, nil)                                         // misses a live key
+	h.mustJSON("POST", "/api/v1/conversations/"+conv.ID+"/reseal", h.adminKey, body(1, []byte("not an age file"), live...), 400, nil)
+	h.mustJSON("POST", "/api/v1/conversations/"+other.ID+"/reseal", h.adminKey, body(1, blob, live...), 404, nil)
+	var got struct {
+		Seq        int64    `json:"seq"`
+		Version    int64    `json:"version"`
+		Recipients []string `json:"recipients"`
+	}
+	h.mustJSON("POST", "/api/v1/conversations/"+conv.ID+"/reseal", h.adminKey, body(1, blob, live...), 200, &got)
+	if got.Version != 2 || got.Seq != 1 || !slices.Equal(got.Recipients, seal.Fingerprints(live)) {
+		t.Errorf("resealed: %+v", got)
+	}
+	h.mustJSON("POST", "/api/v1/conversations/"+conv.ID+"/reseal", h.adminKey, body(1, blob, live...), 409, nil) // stale version
+	ms := h.messages(h.userKey, conv.ID)
+	if _, err := conversation.Open(ms[0].Sealed, cid, "user", backup); !errors.Is(err, seal.ErrNoIdentity) {
+		t.Errorf("the revoked backup key opens the resealed message: %v", err)
+	}
+	for _, id := range []seal.Identity{admin, device} {
+		if got, err := conversation.Open(ms[0].Sealed, cid, "user", id); err != nil || got.Content != "sealed words" {
+			t.Errorf("a live key does not open the resealed message: %v", err)
+		}
+	}
+	if _, err := conversation.Open(ms[1].Sealed, cid, "assistant", backup); err != nil {
+		t.Errorf("the message not yet resealed no longer opens with the old backup key: %v", err)
+	}
+}

@@ -19,6 +19,8 @@ var testIdentity, testRecipient = func() (seal.Identity, string) {
 	return id, id.Recipient().String()
 }()
 
+var testFingerprint = testIdentity.Recipient().Fingerprint()
+
 func newIdentity(t *testing.T) seal.Identity {
 	t.Helper()
 	id, err := seal.GenerateIdentity()
@@ -49,6 +51,9 @@ func sealedTarget(h *harness, opID string) string {
 	case "revokeBackupKey":
 		h.mustJSON("POST", "/api/v1/keys/backup", h.adminKey, map[string]string{"name": "vault", "recipient": newIdentity(h.t).Recipient().String()}, 201, &out)
 	case "getConversation", "deleteConversation", "listMessages":
+		h.mustJSON("POST", "/api/v1/conversations", h.adminKey, nil, 201, &out)
+	case "resealMessage": // the body's recipients are the live set: the admin key
+		h.mustJSON("PUT", "/api/v1/keys/admin", h.adminKey, map[string]string{"recipient": testRecipient}, 201, nil)
 		h.mustJSON("POST", "/api/v1/conversations", h.adminKey, nil, 201, &out)
 	default:
 		return ""

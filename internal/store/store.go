@@ -260,10 +260,12 @@ type Store interface {
 	// order, at most limit (which must be positive).
 	ListMessages(ctx context.Context, conversationID uuid.UUID, after int64, limit int) ([]SealedMessage, error)
 	// ResealMessage replaces the sealed blob and recipients of message m.ID
-	// if its stored version is still m.Version, and writes back the new
-	// version (m.Version+1). The old blob is replaced in the same
-	// transaction, never dropped first. ErrNotFound if there is no such
-	// message, ErrConflict if its version moved on.
+	// of conversation m.ConversationID if its stored version is still
+	// m.Version, and writes back the new version (m.Version+1) and the
+	// message's Seq, Role and CreatedAt, which do not change. The old blob
+	// is replaced in the same transaction, never dropped first. ErrNotFound
+	// if there is no such message in that conversation, ErrConflict if its
+	// version moved on.
 	ResealMessage(ctx context.Context, m *SealedMessage) error
 
 	// Close releases the store; later calls fail, and a second Close is a no-op.

@@ -331,17 +331,23 @@ func (s *Store) ResealMessage(ctx context.Context, m *store.SealedMessage) error
 	if err := checkSealed(m); err != nil {
 		return fmt.Errorf("postgres store: reseal message: %w", err)
 	}
-	tag, err := s.pool.Exec(ctx, "UPDATE sealed_messages SET sealed = $1, recipients = $2, version = version + 1 WHERE id = $3 AND version = $4",
-		m.Sealed, m.Recipients, m.ID, m.Version)
-	if err != nil {
-		return fmt.Errorf("postgres store: reseal message %s: %w", m.ID, classify(err))
-	}
-	if tag.RowsAffected() == 1 {
-		m.Version++
+	var (
+		seq     int64
+		role    string
+		created time.Time
+	)
+	err := s.pool.QueryRow(ctx, "UPDATE sealed_messages SET sealed = $1, recipients = $2, version = version + 1 "+
+		"WHERE id = $3 AND conversation_id = $4 AND version = $5 RETURNING seq, role, created_at",
+		m.Sealed, m.Recipients, m.ID, m.ConversationID, m.Version).Scan(&seq, &role, &created)
+	if err == nil {
+		m.Version, m.Seq, m.Role, m.CreatedAt = m.Version+1, seq, role, created.UTC()
 		return nil
 	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("postgres store: reseal message %s: %w", m.ID, classify(err))
+	}
 	var exists bool
-	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM sealed_messages WHERE id = $1)", m.ID).Scan(&exists); err != nil {
+	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM sealed_messages WHERE id = $1 AND conversation_id = $2)", m.ID, m.ConversationID).Scan(&exists); err != nil {
 		return fmt.Errorf("postgres store: reseal message %s: %w", m.ID, err)
 	}
 	if !exists {

@@ -350,19 +350,23 @@ func (s *Store) ResealMessage(ctx context.Context, m *store.SealedMessage) error
 	if err := checkSealed(m); err != nil {
 		return fmt.Errorf("sqlite store: reseal message: %w", err)
 	}
-	res, err := s.w.ExecContext(ctx, "UPDATE sealed_messages SET sealed = ?, recipients = ?, version = version + 1 WHERE id = ? AND version = ?",
-		m.Sealed, strings.Join(m.Recipients, " "), m.ID, m.Version)
-	if err != nil {
-		return fmt.Errorf("sqlite store: reseal message %s: %w", m.ID, classify(err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite store: reseal message %s: %w", m.ID, err)
-	} else if n == 1 {
-		m.Version++
+	var (
+		seq     int64
+		role    string
+		created int64
+	)
+	err := s.w.QueryRowContext(ctx, "UPDATE sealed_messages SET sealed = ?, recipients = ?, version = version + 1 "+
+		"WHERE id = ? AND conversation_id = ? AND version = ? RETURNING seq, role, created_at",
+		m.Sealed, strings.Join(m.Recipients, " "), m.ID, m.ConversationID, m.Version).Scan(&seq, &role, &created)
+	if err == nil {
+		m.Version, m.Seq, m.Role, m.CreatedAt = m.Version+1, seq, role, fromMicros(created)
 		return nil
 	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("sqlite store: reseal message %s: %w", m.ID, classify(err))
+	}
 	var exists int
-	err = s.w.QueryRowContext(ctx, "SELECT count(*) FROM sealed_messages WHERE id = ?", m.ID).Scan(&exists)
+	err = s.w.QueryRowContext(ctx, "SELECT count(*) FROM sealed_messages WHERE id = ? AND conversation_id = ?", m.ID, m.ConversationID).Scan(&exists)
 	switch {
 	case err != nil:
 		return fmt.Errorf("sqlite store: reseal message %s: %w", m.ID, err)

@@ -310,12 +310,25 @@ func testConversations(t *testing.T, s store.Store) {
 	if m.Version != 2 {
 		t.Errorf("ResealMessage wrote back version %d, want 2", m.Version)
 	}
+	// Given only ID, conversation, version and the new blob, the rest is
+	// written back.
+	bare := store.SealedMessage{ID: m.ID, ConversationID: c.ID, Version: 2, Sealed: []byte("newer blob"), Recipients: []string{"SHA256:d"}}
+	if err := s.ResealMessage(ctx, &bare); err != nil {
+		t.Fatalf("ResealMessage: %v", err)
+	}
+	m.Version, m.Sealed, m.Recipients = 3, bare.Sealed, bare.Recipients
+	if diff := cmp.Diff(m, bare, opts); diff != "" {
+		t.Errorf("ResealMessage wrote back (-want +got):\n%s", diff)
+	}
 	stale := *first[0]
 	stale.Sealed = []byte("stale")
 	checkErr(t, "ResealMessage(stale version)", s.ResealMessage(ctx, &stale), store.ErrConflict)
 	missing := m
 	missing.ID = uuid.New()
 	checkErr(t, "ResealMessage(missing)", s.ResealMessage(ctx, &missing), store.ErrNotFound)
+	elsewhere := m
+	elsewhere.ConversationID = c2.ID
+	checkErr(t, "ResealMessage(in another conversation)", s.ResealMessage(ctx, &elsewhere), store.ErrNotFound)
 	noRcpt := m
 	noRcpt.Recipients = nil
 	checkErr(t, "ResealMessage(no recipients)", s.ResealMessage(ctx, &noRcpt), errOther)
