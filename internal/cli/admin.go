@@ -175,7 +175,7 @@ func keysCmd(e *env) *cobra.Command {
 		return nil
 	})
 	create.Flags().StringVar(&forUser, "user", "", "create the key for this user (admin)")
-	cmd.AddCommand(ls, create,
+	cmd.AddCommand(ls, create, backupCmd(e), rewrapCmd(e),
 		remoteCmd(e, "revoke ID", "Revoke an API key", cobra.ExactArgs(1), func(ctx context.Context, cl *client.Client, a []string) error {
 			if err := cl.Do(ctx, "DELETE", "/api/v1/keys/"+url.PathEscape(a[0]), nil, nil); err != nil {
 				return err
@@ -329,28 +329,5 @@ way to check a server you do not trust.`,
 	verify.Flags().StringVar(&db, "db", "", "verify this database directly: a SQLite file or a postgres:// URL")
 	verify.Flags().StringVar(&dataDir, "data-dir", "", "verify the SQLite database in this data dir directly")
 	cmd.AddCommand(ls, verify)
-	return cmd
-}
-
-func modelsCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "models", Short: "Models the server serves"}
-	cmd.AddCommand(remoteCmd(e, "ls", "List models", cobra.NoArgs, func(ctx context.Context, cl *client.Client, _ []string) error {
-		var out struct {
-			Models []struct {
-				ID         string `json:"id"`
-				Engine     string `json:"engine"`
-				Embeddings bool   `json:"embeddings"`
-			} `json:"models"`
-		}
-		if err := cl.Do(ctx, "GET", "/api/v1/models", nil, &out); err != nil {
-			return err
-		}
-		e.table("MODEL\tENGINE\tEMBEDDINGS", func(tw *tabwriter.Writer) {
-			for _, m := range out.Models {
-				fmt.Fprintf(tw, "%s\t%s\t%v\n", m.ID, m.Engine, m.Embeddings)
-			}
-		})
-		return nil
-	}))
 	return cmd
 }

@@ -81,7 +81,12 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 	}
 	defer st.Close()
 
-	b, err := builtinEngine(cfg, log)
+	trust, err := openTrust(e, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer trust.close()
+	b, err := builtinEngine(cfg, log, trust.checker.Verify)
 	if err != nil {
 		return err
 	}
@@ -110,6 +115,7 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 	srv, err := server.New(server.Options{
 		Store: st, Engine: sched, Log: log, Registry: reg,
 		MaxBodyBytes: cfg.MaxBodyBytes, MetricsToken: cfg.MetricsToken, Version: Version,
+		Models: trust.store, Trust: trust.checker, CertLog: trust.log,
 	})
 	if err != nil {
 		return err

@@ -45,6 +45,7 @@ type Serve struct {
 	DataDir         string        `koanf:"data-dir"`
 	DB              string        `koanf:"db"`
 	ModelsDir       string        `koanf:"models-dir"`
+	Policy          string        `koanf:"policy"`
 	TLSCert         string        `koanf:"tls-cert"`
 	TLSKey          string        `koanf:"tls-key"`
 	TLSHosts        []string      `koanf:"tls-hosts"`
@@ -95,6 +96,7 @@ func ServeFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", DefaultDataDir(), "directory for the database, TLS pair and models")
 	fs.String("db", "", "database: empty for SQLite in the data dir, or a postgres:// URL")
 	fs.String("models-dir", "", "directory of GGUF models for the built-in engine (default <data-dir>/models)")
+	fs.String("policy", "", "trust policy file (JSON, see internal/provenance): its mode enforce refuses models without valid signed provenance; without one, models load unverified")
 	fs.String("tls-cert", "", "TLS certificate file (PEM); default: a self-signed pair made in <data-dir>/tls on first start")
 	fs.String("tls-key", "", "TLS private key file (PEM), with --tls-cert")
 	fs.StringSlice("tls-hosts", nil, "extra host names or IPs for the self-signed certificate")

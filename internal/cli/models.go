@@ -1,0 +1,462 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/silo-ai/silo/internal/client"
+	"github.com/silo-ai/silo/internal/config"
+	"github.com/silo-ai/silo/internal/models"
+)
+
+// trust is what silo serve needs to enforce provenance: the model store,
+// the policy checker and the certificate log.
+type trust struct {
+	store   *models.Store
+	checker *models.Checker
+	log     *models.CertLog
+}
+
+func (t *trust) close() {
+	if t.log != nil {
+		t.log.Close()
+	}
+}
+
+// openTrust loads the trust policy named by --policy (a policy that cannot
+// be read or parsed stops the server: it fails closed), opens the model
+// store and the certificate log, and says plainly on the console how
+// models will be checked.
+func openTrust(e *env, cfg *config.Serve, log *slog.Logger) (*trust, error) {
+	st, err := models.Open(cfg.ModelsDir, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	t := &trust{store: st, checker: &models.Checker{Digests: st.Digests(), Log: log.With("component", "models")}}
+	if cfg.Policy != "" {
+		p, err := models.LoadPolicy(cfg.Policy)
+		if err != nil {
+			return nil, withHint(err, "fix the policy file, or start without --policy to serve models unverified")
+		}
+		t.checker.Policy = p
+		fmt.Fprintf(e.stdout, "silo: trust policy %s, mode %s\n", cfg.Policy, p.Mode)
+		log.Info("trust policy", "file", cfg.Policy, "mode", string(p.Mode))
+	} else {
+		fmt.Fprintln(e.stdout, "silo: no trust policy (--policy FILE): models are served without provenance checks")
+		log.Warn("no trust policy configured: models are served unverified")
+	}
+	if t.log, err = models.OpenCertLog(filepath.Join(cfg.DataDir, "log")); err != nil {
+		return nil, err
+	}
+	t.checker.Evidence = t.log.Evidence
+	return t, nil
+}
+
+// localFlags locate the data and models directories for local commands.
+type localFlags struct{ dataDir, modelsDir, policy string }
+
+func addLocalFlags(cmd *cobra.Command, f *localFlags) {
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", "", "silo's data dir (env SILO_DATA_DIR; default "+config.DefaultDataDir()+")")
+	cmd.Flags().StringVar(&f.modelsDir, "models-dir", "", "models directory (env SILO_MODELS_DIR; default <data-dir>/models)")
+}
+
+func (e *env) modelStore(f *localFlags) (*models.Store, error) {
+	data := f.dataDir
+	if data == "" {
+		data = e.getenv("SILO_DATA_DIR")
+	}
+	if data == "" {
+		data = config.DefaultDataDir()
+	}
+	dir := f.modelsDir
+	if dir == "" {
+		dir = e.getenv("SILO_MODELS_DIR")
+	}
+	if dir == "" {
+		dir = filepath.Join(data, "models")
+	}
+	return models.Open(dir, data)
+}
+
+// localChecker is the checker of local commands: --policy, else SILO_POLICY,
+// else none.
+func (e *env) localChecker(st *models.Store, f *localFlags) (*models.Checker, error) {
+	c := &models.Checker{Digests: st.Digests(), Log: slog.New(slog.DiscardHandler)}
+	file := f.policy
+	if file == "" {
+		file = e.getenv("SILO_POLICY")
+	}
+	if file != "" {
+		p, err := models.LoadPolicy(file)
+		if err != nil {
+			return nil, err
+		}
+		c.Policy = p
+	}
+	return c, nil
+}
+
+func modelsCmd(e *env) *cobra.Command {
+	cmd := &cobra.Command{Use: "models", Short: "Models: list and show (server or local), import, pull and remove (local)",
+		Long: `Models live in the models directory (<data-dir>/models) as NAME.gguf, with their
+certificate beside them as NAME.gguf.dsse.json.
+
+ls and show ask the server (its view: what it serves, each model's provenance
+status and the reason); with --local they read the models directory, checked
+against --policy. import, pull and rm work on the models directory directly.`}
+	cmd.AddCommand(modelsLsCmd(e), modelsShowCmd(e), modelsImportCmd(e), modelsPullCmd(e), modelsRmCmd(e))
+	return cmd
+}
+
+func human(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func params(n uint64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.1fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+func modelsLsCmd(e *env) *cobra.Command {
+	var local bool
+	var lf localFlags
+	var rf remoteFlags
+	cmd := &cobra.Command{
+		Use: "ls", Short: "List models with their provenance status", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if local {
+				return e.modelsLsLocal(cmd.Context(), &lf)
+			}
+			cl, err := e.client(&rf, true)
+			if err != nil {
+				return err
+			}
+			return e.modelsLsRemote(cmd.Context(), cl)
+		},
+	}
+	cmd.Flags().BoolVar(&local, "local", false, "read the models directory instead of asking the server")
+	cmd.Flags().StringVar(&lf.policy, "policy", "", "with --local: trust policy file to check models against (env SILO_POLICY)")
+	addLocalFlags(cmd, &lf)
+	addRemoteFlags(cmd, &rf)
+	return cmd
+}
+
+func (e *env) modelsLsRemote(ctx context.Context, cl *client.Client) error {
+	var out struct {
+		Models []struct {
+			ID         string `json:"id"`
+			Engine     string `json:"engine"`
+			Embeddings bool   `json:"embeddings"`
+			Served     bool   `json:"served"`
+			Status     string `json:"status"`
+			Reason     string `json:"reason"`
+		} `json:"models"`
+	}
+	if err := cl.Do(ctx, "GET", "/api/v1/models", nil, &out); err != nil {
+		return err
+	}
+	e.table("MODEL\tENGINE\tSERVED\tSTATUS\tREASON", func(tw *tabwriter.Writer) {
+		for _, m := range out.Models {
+			status := m.Status
+			if status == "" {
+				status = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", m.ID, m.Engine, m.Served, status, m.Reason)
+		}
+	})
+	return nil
+}
+
+func (e *env) modelsLsLocal(ctx context.Context, lf *localFlags) error {
+	st, err := e.modelStore(lf)
+	if err != nil {
+		return err
+	}
+	c, err := e.localChecker(st, lf)
+	if err != nil {
+		return err
+	}
+	ms, err := st.List()
+	if err != nil {
+		return err
+	}
+	e.table("MODEL\tSIZE\tARCH\tTYPE\tPARAMS\tSTATUS\tREASON", func(tw *tabwriter.Writer) {
+		for _, m := range ms {
+			v := c.Check(ctx, m.Name, m.Path)
+			arch := m.Arch
+			if m.Err != "" {
+				arch = "(unreadable)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, human(m.Size), arch, m.Type, params(m.Params), v.Status, v.Reason)
+		}
+	})
+	return nil
+}
+
+func modelsShowCmd(e *env) *cobra.Command {
+	var local bool
+	var lf localFlags
+	var rf remoteFlags
+	cmd := &cobra.Command{
+		Use: "show NAME", Short: "Show a model: file, GGUF metadata, digest, certificate, provenance, log inclusion", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var d map[string]any
+			if local {
+				st, err := e.modelStore(&lf)
+				if err != nil {
+					return err
+				}
+				c, err := e.localChecker(st, &lf)
+				if err != nil {
+					return err
+				}
+				if d, err = localDetail(cmd.Context(), st, c, args[0]); err != nil {
+					return err
+				}
+			} else {
+				cl, err := e.client(&rf, true)
+				if err != nil {
+					return err
+				}
+				if err := cl.Do(cmd.Context(), "GET", "/api/v1/models/"+args[0], nil, &d); err != nil {
+					return err
+				}
+			}
+			e.printDetail(d)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&local, "local", false, "read the models directory instead of asking the server")
+	cmd.Flags().StringVar(&lf.policy, "policy", "", "with --local: trust policy file to check the model against (env SILO_POLICY)")
+	addLocalFlags(cmd, &lf)
+	addRemoteFlags(cmd, &rf)
+	return cmd
+}
+
+// localDetail builds the same document as GET /api/v1/models/{name}.
+func localDetail(ctx context.Context, st *models.Store, c *models.Checker, name string) (map[string]any, error) {
+	m, err := st.Info(name)
+	if err != nil {
+		return nil, err
+	}
+	v := c.Check(ctx, m.Name, m.Path)
+	d := map[string]any{"name": m.Name, "size": m.Size, "modified": m.ModTime, "architecture": m.Arch, "type": m.Type,
+		"parameters": m.Params, "status": v.Status, "reason": v.Reason, "served": v.Allow}
+	if len(v.Signers) > 0 {
+		d["signers"] = v.Signers
+	}
+	if d["sha256"], err = st.Digest(name); err != nil {
+		return nil, err
+	}
+	if m.Err != "" {
+		d["error"] = m.Err
+	} else if d["metadata"], err = st.Metadata(name); err != nil {
+		return nil, err
+	}
+	if v.Statement != nil {
+		d["certificate"] = v.Statement
+	}
+	// A normalising round trip, so local and remote print alike.
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	return out, json.Unmarshal(b, &out)
+}
+
+func (e *env) printDetail(d map[string]any) {
+	w := e.stdout
+	for _, k := range []string{"name", "size", "modified", "architecture", "type", "parameters", "sha256", "served", "status", "reason", "signers", "error"} {
+		if v, ok := d[k]; ok {
+			if f, ok := v.(float64); ok {
+				v = int64(f)
+				if k == "size" {
+					v = fmt.Sprintf("%s (%d bytes)", human(int64(f)), int64(f))
+				}
+			}
+			fmt.Fprintf(w, "%-13s %v\n", k+":", v)
+		}
+	}
+	if lg, ok := d["log"].(map[string]any); ok {
+		fmt.Fprintf(w, "%-13s record %v of a tree of %v\n", "log:", lg["index"], lg["tree_size"])
+	}
+	if cert, ok := d["certificate"]; ok {
+		b, _ := json.MarshalIndent(cert, "  ", "  ")
+		fmt.Fprintf(w, "certificate:\n  %s\n", b)
+	}
+	if md, ok := d["metadata"].(map[string]any); ok {
+		keys := make([]string, 0, len(md))
+		for k := range md {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintln(w, "metadata:")
+		for _, k := range keys {
+			s := fmt.Sprint(md[k])
+			if len(s) > 120 {
+				s = s[:117] + "..."
+			}
+			fmt.Fprintf(w, "  %s = %s\n", k, strings.ReplaceAll(s, "\n", `\n`))
+		}
+	}
+}
+
+func modelsImportCmd(e *env) *cobra.Command {
+	var lf localFlags
+	var o models.ImportOptions
+	cmd := &cobra.Command{
+		Use: "import FILE", Short: "Copy a GGUF file (and FILE.dsse.json, its certificate, if present) into the models directory", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := e.modelStore(&lf)
+			if err != nil {
+				return err
+			}
+			m, err := st.Import(cmd.Context(), args[0], o)
+			if err != nil {
+				return err
+			}
+			e.printImported(m, st)
+			return nil
+		},
+	}
+	addLocalFlags(cmd, &lf)
+	cmd.Flags().StringVar(&o.Name, "name", "", "model name (default: the file name without .gguf)")
+	cmd.Flags().StringVar(&o.Certificate, "cert", "", "certificate (DSSE envelope) to install with the model (default FILE.dsse.json if present)")
+	cmd.Flags().StringVar(&o.SHA256, "sha256", "", "expected SHA-256 of the file")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "replace a model of the same name")
+	return cmd
+}
+
+func (e *env) printImported(m *models.Model, st *models.Store) {
+	sum, _ := st.Digest(m.Name)
+	fmt.Fprintf(e.stdout, "%s: %s, %s %s, %s parameters\nsha256 %s\n", m.Name, human(m.Size), m.Arch, m.Type, params(m.Params), sum)
+	if m.Certificate == "" {
+		fmt.Fprintln(e.stdout, "no certificate: the model is unverified (under a policy in mode enforce, silo serve will refuse it)")
+	} else {
+		fmt.Fprintln(e.stdout, "certificate installed; silo serve logs it in its transparency log when it first checks the model")
+	}
+}
+
+func modelsPullCmd(e *env) *cobra.Command {
+	var lf localFlags
+	var o models.PullOptions
+	var cert string
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "pull URL",
+		Short: "Download a GGUF model (http(s):// or hf://org/repo/file.gguf), resuming an interrupted pull",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := e.modelStore(&lf)
+			if err != nil {
+				return err
+			}
+			if cert != "" {
+				if o.Certificate, err = os.ReadFile(cert); err != nil {
+					return err
+				}
+			}
+			if !quiet {
+				bar := newPullBar(e.stderr)
+				o.Progress = bar.update
+				defer bar.finish()
+			}
+			m, err := st.Pull(cmd.Context(), args[0], o)
+			if err != nil {
+				return withHint(err, "run the same pull again to resume an interrupted download")
+			}
+			if o.SHA256 == "" {
+				fmt.Fprintln(e.stdout, "no --sha256 given: the digest below was not checked against anything; compare it with the publisher's")
+			}
+			e.printImported(m, st)
+			return nil
+		},
+	}
+	addLocalFlags(cmd, &lf)
+	cmd.Flags().StringVar(&o.Name, "name", "", "model name (default: the URL's file name without .gguf)")
+	cmd.Flags().StringVar(&o.SHA256, "sha256", "", "expected SHA-256 of the file: a mismatch is refused")
+	cmd.Flags().StringVar(&cert, "cert", "", "certificate (DSSE envelope) to install with the model")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "replace a model of the same name")
+	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")
+	return cmd
+}
+
+// pullBar draws download progress (bytes, rate, ETA) on w.
+type pullBar struct {
+	w   io.Writer
+	bar *progressbar.ProgressBar
+}
+
+func newPullBar(w io.Writer) *pullBar { return &pullBar{w: w} }
+
+func (p *pullBar) update(pr models.Progress) {
+	if p.bar == nil {
+		p.bar = progressbar.NewOptions64(pr.Total,
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetDescription("pull"),
+			progressbar.OptionFullWidth(),
+		)
+	}
+	p.bar.Set64(pr.Done)
+}
+
+func (p *pullBar) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+		fmt.Fprintln(p.w)
+	}
+}
+
+func modelsRmCmd(e *env) *cobra.Command {
+	var lf localFlags
+	cmd := &cobra.Command{
+		Use: "rm NAME", Short: "Delete a model and its certificate from the models directory", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := e.modelStore(&lf)
+			if err != nil {
+				return err
+			}
+			if err := st.Remove(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "removed %s\n", args[0])
+			return nil
+		},
+	}
+	addLocalFlags(cmd, &lf)
+	return cmd
+}
