@@ -28,8 +28,15 @@ type acts struct {
 	// [(g*nb+b)*8 + j] are that block's scale and quant sum.
 	groups int
 	tq     []int8
-	td     []float32
-	tsum   []int32
+
+	// For the Q4_0 rows kernels, row pqRow of qs in pairs of blocks: in
+	// each run of eight blocks, blocks p and p+4 (p < 4) take 64 bytes
+	// from 64p: the low halves (quants 0-15) of both, then the high
+	// halves. -1 when not prepared.
+	pqRow int
+	pq    []int8
+	td    []float32
+	tsum  []int32
 }
 
 func grow[T any](s []T, n int) []T {
@@ -47,7 +54,7 @@ const parallelQuantMin = 16 << 10
 // first groups groups of 8 rows are also stored transposed for the group
 // kernels (the last one may be partial).
 func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int) {
-	a.t, a.n, a.cols, a.groups = t, n, cols, 0
+	a.t, a.n, a.cols, a.groups, a.pqRow = t, n, cols, 0, -1
 	switch t {
 	case ggml.F32, ggml.F16, ggml.BF16:
 		a.f = x[:n*cols]
@@ -179,6 +186,23 @@ func quantQ8K(x []float32, q []int8, bsums []int16) float32 {
 		bsums[g] = s
 	}
 	return 1 / iscale
+}
+
+// pairQ4 fills pq from activation row i (a.cols a multiple of 256).
+func (a *acts) pairQ4(i int) {
+	a.pq = grow(a.pq, a.cols)
+	a.pqRow = i
+	src := a.qs[i*a.cols : (i+1)*a.cols]
+	for g := 0; g+256 <= a.cols; g += 256 {
+		s, d := src[g:g+256], a.pq[g:g+256]
+		for p := 0; p < 4; p++ {
+			lo, hi := s[32*p:32*p+32], s[32*(p+4):32*(p+4)+32]
+			copy(d[64*p:], lo[:16])
+			copy(d[64*p+16:], hi[:16])
+			copy(d[64*p+32:], lo[16:])
+			copy(d[64*p+48:], hi[16:])
+		}
+	}
 }
 
 // transpose fills group g of tq, td and tsum from rows 8g..8g+m-1 and

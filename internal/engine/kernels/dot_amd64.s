@@ -42,6 +42,28 @@
 	MOVQ ngroups+48(FP), CX \
 	VXORPS Y14, Y14, Y14
 
+// Q4PAIR sets r's lanes 0-3 to partial sums of block p (quants at
+// wo1(SI)) and lanes 4-7 to those of block p+4 (wo2(SI)), with the paired
+// activations at lo(DI) (low nibbles) and hi(DI) (high nibbles). The two
+// VPMADDUBSW results are added as int16: each is at most 2*15*127.
+#define Q4PAIR(wo1, wo2, lo, hi, r) \
+	VMOVDQU wo1(SI), X8 \
+	VINSERTI128 $1, wo2(SI), Y8, Y8 \
+	VPSRLW $4, Y8, Y9 \
+	VPAND Y13, Y8, Y8 \
+	VPAND Y13, Y9, Y9 \
+	VPMADDUBSW lo(DI), Y8, r \
+	VPMADDUBSW hi(DI), Y9, Y9 \
+	VPADDW Y9, r, r \
+	VPMADDWD Y15, r, r
+
+// REDUCEPAIRS sums the partial sums in Y0..Y3 (blocks p and p+4 in Yp)
+// into lane b of Y0 for block b. Clobbers Y2.
+#define REDUCEPAIRS \
+	VPHADDD Y1, Y0, Y0 \
+	VPHADDD Y3, Y2, Y2 \
+	VPHADDD Y2, Y0, Y0
+
 // REDUCE8 sums the int32 lanes of each of Y0..Y7 into lane m of Y0 (m =
 // register number). Clobbers Y1, Y2, Y4, Y6.
 #define REDUCE8 \
@@ -237,6 +259,7 @@ dotQ8_0AVX2Rowsloop:
 	RET
 
 // func dotQ4_0AVX2Rows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
+// y is in the paired layout of acts.pairQ4 (see Q4PAIR).
 TEXT ·dotQ4_0AVX2Rows(SB), NOSPLIT, $0-64
 	ROWSSETUP
 	MOVL $0x00010001, AX
@@ -250,15 +273,11 @@ dotQ4_0AVX2Rowsrow:
 	ROWSTART
 
 dotQ4_0AVX2Rowsloop:
-	Q4BLK(2, 0, Y0)
-	Q4BLK(20, 32, Y1)
-	Q4BLK(38, 64, Y2)
-	Q4BLK(56, 96, Y3)
-	Q4BLK(74, 128, Y4)
-	Q4BLK(92, 160, Y5)
-	Q4BLK(110, 192, Y6)
-	Q4BLK(128, 224, Y7)
-	REDUCE8
+	Q4PAIR(2, 74, 0, 32, Y0)
+	Q4PAIR(20, 92, 64, 96, Y1)
+	Q4PAIR(38, 110, 128, 160, Y2)
+	Q4PAIR(56, 128, 192, 224, Y3)
+	REDUCEPAIRS
 	CORRECT(3)
 	ROWSTEP(18, 36, 54, 72, 90, 108, 126)
 	ADDQ $144, SI

@@ -37,6 +37,26 @@
 	MOVQ ngroups+48(FP), CX \
 	VXORPS Y14, Y14, Y14
 
+// Q4PAIRV sets r's lanes 0-3 to partial sums of block p (quants at
+// wo1(SI)) and lanes 4-7 to those of block p+4 (wo2(SI)), with the paired
+// activations at lo(DI) (low nibbles) and hi(DI) (high nibbles).
+#define Q4PAIRV(wo1, wo2, lo, hi, r) \
+	VMOVDQU wo1(SI), X8 \
+	VINSERTI128 $1, wo2(SI), Y8, Y8 \
+	VPSRLW $4, Y8, Y9 \
+	VPAND Y13, Y8, Y8 \
+	VPAND Y13, Y9, Y9 \
+	VPXOR r, r, r \
+	VPDPBUSD lo(DI), Y8, r \
+	VPDPBUSD hi(DI), Y9, r
+
+// REDUCEPAIRS sums the partial sums in Y0..Y3 (blocks p and p+4 in Yp)
+// into lane b of Y0 for block b. Clobbers Y2.
+#define REDUCEPAIRS \
+	VPHADDD Y1, Y0, Y0 \
+	VPHADDD Y3, Y2, Y2 \
+	VPHADDD Y2, Y0, Y0
+
 // REDUCE8 sums the int32 lanes of each of Y0..Y7 into lane m of Y0 (m =
 // register number). Clobbers Y1, Y2, Y4, Y6.
 #define REDUCE8 \
@@ -224,6 +244,8 @@ dotQ8_0VNNIRowsloop:
 	RET
 
 // func dotQ4_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
+// y is in the paired layout of acts.pairQ4: blocks b and b+4 of each eight
+// share one register, low nibbles in one VPDPBUSD and high in another.
 TEXT ·dotQ4_0VNNIRows(SB), NOSPLIT, $0-64
 	ROWSSETUP
 	MOVL $0x0f0f0f0f, AX
@@ -234,15 +256,11 @@ dotQ4_0VNNIRowsrow:
 	ROWSTART
 
 dotQ4_0VNNIRowsloop:
-	Q4BLKV(2, 0, Y0)
-	Q4BLKV(20, 32, Y1)
-	Q4BLKV(38, 64, Y2)
-	Q4BLKV(56, 96, Y3)
-	Q4BLKV(74, 128, Y4)
-	Q4BLKV(92, 160, Y5)
-	Q4BLKV(110, 192, Y6)
-	Q4BLKV(128, 224, Y7)
-	REDUCE8
+	Q4PAIRV(2, 74, 0, 32, Y0)
+	Q4PAIRV(20, 92, 64, 96, Y1)
+	Q4PAIRV(38, 110, 128, 160, Y2)
+	Q4PAIRV(56, 128, 192, 224, Y3)
+	REDUCEPAIRS
 	CORRECT(3)
 	ROWSTEP(18, 36, 54, 72, 90, 108, 126)
 	ADDQ $144, SI

@@ -124,6 +124,10 @@ type matmul struct {
 	out    []float32
 	n      int
 	groups int
+	// single is the activation row left after the groups when there is
+	// exactly one and a rows kernel (as in decoding), else -1: it takes
+	// all of a chunk's weight rows in one call.
+	single int
 	k      rowKernel
 	rk     rowsKernel
 	gk     groupKernel
@@ -159,6 +163,13 @@ func MatMul(out []float32, w *Matrix, x []float32, n int) {
 	}
 	m.a.quantize(w.Type, x, n, w.Cols, m.groups)
 	m.w, m.out, m.n = w, out, n
+	m.single = -1
+	if i0 := min(n, m.groups*8); i0 == n-1 && m.rk != nil {
+		m.single = i0
+		if w.Type == ggml.Q4_0 && w.Cols%256 == 0 {
+			m.a.pairQ4(i0)
+		}
+	}
 	parallel((w.Rows+rowChunk-1)/rowChunk, m)
 	m.w, m.out, m.a.f = nil, nil, nil
 	callPool.Put(m)
@@ -188,13 +199,11 @@ func (m *matmul) do(c int, s *scratch) {
 			}
 		}
 	}
-	i0 := min(n, m.groups*8)
-	if i0 == n-1 && m.rk != nil {
-		// One activation row left (as in decoding): all the chunk's rows
-		// in one call.
-		m.rk(w.Data[r0*rs:r1*rs], rs, a, i0, out[i0*rows+r0:i0*rows+r1])
+	if i := m.single; i >= 0 {
+		m.rk(w.Data[r0*rs:r1*rs], rs, a, i, out[i*rows+r0:i*rows+r1])
 		return
 	}
+	i0 := min(n, m.groups*8)
 	for r := r0; r < r1; r++ {
 		wr := w.Data[r*rs : (r+1)*rs]
 		for i := i0; i < n; i++ {

@@ -96,7 +96,9 @@ func (k *blockKernels) rowAsm(w *byte, y *int8, d *float32, ysum *int32, ngroups
 // w[r*rs:]) and activation row i, for r < len(out).
 func (k *blockKernels) rows(w []byte, rs int, a *acts, i int, out []float32) {
 	nb := a.cols / 32
-	if nb%8 != 0 {
+	// The Q4_0 kernels take the paired layout (acts.pairQ4).
+	paired := k.blockBytes == 18
+	if nb%8 != 0 || paired && a.pqRow != i {
 		for r := range out {
 			out[r] = k.row(w[r*rs:(r+1)*rs], a, i)
 		}
@@ -109,7 +111,12 @@ func (k *blockKernels) rows(w []byte, rs int, a *acts, i int, out []float32) {
 	_ = a.qs[(i+1)*a.cols-1]
 	_ = a.d[(i+1)*nb-1]
 	_ = a.ysum[(i+1)*nb-1]
-	k.rowsAsm(&w[0], rs, len(out), &a.qs[i*a.cols], &a.d[i*nb], &a.ysum[i*nb], nb/8, &out[0])
+	y := &a.qs[i*a.cols]
+	if paired {
+		_ = a.pq[a.cols-1]
+		y = &a.pq[0]
+	}
+	k.rowsAsm(&w[0], rs, len(out), y, &a.d[i*nb], &a.ysum[i*nb], nb/8, &out[0])
 }
 
 func (k *blockKernels) row(w []byte, a *acts, i int) float32 {
