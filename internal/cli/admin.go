@@ -175,7 +175,7 @@ func keysCmd(e *env) *cobra.Command {
 		return nil
 	})
 	create.Flags().StringVar(&forUser, "user", "", "create the key for this user (admin)")
-	cmd.AddCommand(ls, create, backupCmd(e),
+	cmd.AddCommand(ls, create, backupCmd(e), rewrapCmd(e),
 		remoteCmd(e, "revoke ID", "Revoke an API key", cobra.ExactArgs(1), func(ctx context.Context, cl *client.Client, a []string) error {
 			if err := cl.Do(ctx, "DELETE", "/api/v1/keys/"+url.PathEscape(a[0]), nil, nil); err != nil {
 				return err

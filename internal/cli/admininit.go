@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"slices"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"github.com/silo-ai/silo/internal/client"
+	"github.com/silo-ai/silo/internal/conversation"
 	"github.com/silo-ai/silo/internal/seal"
 )
 
@@ -108,4 +111,118 @@ func backupCmd(e *env) *cobra.Command {
 		}),
 	)
 	return cmd
+}
+
+// rewrapCmd is `silo keys rewrap`: run on the admin's machine (only a
+// private key opens old data), it seals every stored message whose
+// recipients are not the owner's live keys anew, to exactly those keys.
+// Each message is replaced on the server in one transaction, after its new
+// blob was checked to open with the admin key, so stopping at any point
+// leaves every message openable by every live key, and running again
+// continues where it stopped (done messages are no longer stale).
+func rewrapCmd(e *env) *cobra.Command {
+	var (
+		identity string
+		maxN     int
+	)
+	cmd := remoteCmd(e, "rewrap", "Seal stored chats anew without revoked keys (admin, on the admin's machine)",
+		cobra.NoArgs, func(ctx context.Context, cl *client.Client, _ []string) error {
+			ids, err := loadIdentityFile(identity)
+			if err != nil {
+				return err
+			}
+			admin := ids[0]
+			var ak sealKeyOut
+			if err := cl.Do(ctx, "GET", "/api/v1/keys/admin", nil, &ak); err != nil {
+				return err
+			}
+			if ak.Fingerprint != admin.Recipient().Fingerprint() {
+				return fmt.Errorf("%s is not the organisation's admin key (%s)", identity, ak.Fingerprint)
+			}
+			shared := []seal.Recipient{admin.Recipient()}
+			var backups struct {
+				Keys []sealKeyOut `json:"keys"`
+			}
+			if err := cl.Do(ctx, "GET", "/api/v1/keys/backup", nil, &backups); err != nil {
+				return err
+			}
+			if shared, err = appendLive(shared, backups.Keys); err != nil {
+				return err
+			}
+			var list struct {
+				Conversations []conversationOut `json:"conversations"`
+			}
+			if err := cl.Do(ctx, "GET", "/api/v1/conversations?all=true", nil, &list); err != nil {
+				return err
+			}
+			liveOf := map[string][]seal.Recipient{} // owner -> live set
+			done := 0
+			for i, c := range list.Conversations {
+				live, ok := liveOf[c.UserID]
+				if !ok {
+					var devs struct {
+						Keys []sealKeyOut `json:"keys"`
+					}
+					if err := cl.Do(ctx, "GET", "/api/v1/keys/devices?user_id="+url.QueryEscape(c.UserID), nil, &devs); err != nil {
+						return err
+					}
+					if live, err = appendLive(slices.Clone(shared), devs.Keys); err != nil {
+						return err
+					}
+					liveOf[c.UserID] = live
+				}
+				want := seal.Fingerprints(live)
+				ms, err := fetchMessages(ctx, cl, c.ID)
+				if err != nil {
+					return err
+				}
+				conv, err := uuid.Parse(c.ID)
+				if err != nil {
+					return fmt.Errorf("conversation %q is not a UUID", c.ID)
+				}
+				for _, m := range ms {
+					if slices.Equal(m.Recipients, want) {
+						continue
+					}
+					if maxN > 0 && done >= maxN {
+						fmt.Fprintf(e.stderr, "\n")
+						fmt.Fprintf(e.stdout, "stopped after %d messages (--max); run again to continue\n", done)
+						return nil
+					}
+					blob, err := conversation.Reseal(m.Sealed, conv, m.Role, admin, live)
+					if err != nil {
+						return fmt.Errorf("conversation %s, message %d: %w", c.ID, m.Seq, err)
+					}
+					in := map[string]any{"message_id": m.ID, "version": m.Version, "sealed": blob, "recipients": want}
+					if err := cl.Do(ctx, "POST", "/api/v1/conversations/"+c.ID+"/reseal", in, nil); err != nil {
+						return withHint(fmt.Errorf("conversation %s, message %d: %w", c.ID, m.Seq, err),
+							"keys or messages changed meanwhile; run `silo keys rewrap` again, it continues where it stopped")
+					}
+					done++
+				}
+				fmt.Fprintf(e.stderr, "\rrewrap: %d/%d conversations, %d messages sealed anew", i+1, len(list.Conversations), done)
+			}
+			fmt.Fprintf(e.stderr, "\n")
+			fmt.Fprintf(e.stdout, "rewrapped %d messages; every stored message is sealed to exactly the live keys\n", done)
+			return nil
+		})
+	cmd.Flags().StringVar(&identity, "identity", "", "the admin's identity file (from `silo admin init`)")
+	cmd.Flags().IntVar(&maxN, "max", 0, "stop after this many messages (0: no limit); run again to continue")
+	cmd.MarkFlagRequired("identity")
+	return cmd
+}
+
+// appendLive adds the keys of ks that are not revoked to rs.
+func appendLive(rs []seal.Recipient, ks []sealKeyOut) ([]seal.Recipient, error) {
+	for _, k := range ks {
+		if k.Revoked {
+			continue
+		}
+		r, err := seal.ParseRecipient(k.Recipient)
+		if err != nil {
+			return nil, fmt.Errorf("key %s from the server: %w", k.ID, err)
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
 }

@@ -139,7 +139,7 @@ type exported struct {
 
 // script runs the scripted sealed conversation through the CLI and checks
 // who can open what. It returns the exported files and the private keys.
-func (w *world) script(st store.Store) ([]exported, map[string]seal.Identity) {
+func (w *world) script(st store.Store) ([]exported, map[string]seal.Identity, *actor) {
 	t := w.t
 	token, err := identity.EnsureBootstrapToken(context.Background(), st)
 	if err != nil {
@@ -191,6 +191,17 @@ func (w *world) script(st store.Store) ([]exported, map[string]seal.Identity) {
 	alice.run("after "+secrets[3]+"\n", "chat", "--resume", conv, "-m", enginetest.DefaultModel)
 
 	// The admin exports everything.
+	files := w.export(root)
+	return files, map[string]seal.Identity{
+		"admin":  readIdentity(t, adminKey),
+		"backup": readIdentity(t, vaultKey),
+		"device": readIdentity(t, deviceKey),
+	}, root
+}
+
+// export exports everything as root and returns the files in order.
+func (w *world) export(root *actor) []exported {
+	t := w.t
 	dir := t.TempDir()
 	root.run("", "export", dir, "--all")
 	var files []exported
@@ -214,10 +225,44 @@ func (w *world) script(st store.Store) ([]exported, map[string]seal.Identity) {
 	if len(files) != 8 {
 		t.Fatalf("exported %d messages, want 8 (4 turns)", len(files))
 	}
-	return files, map[string]seal.Identity{
-		"admin":  readIdentity(t, adminKey),
-		"backup": readIdentity(t, vaultKey),
-		"device": readIdentity(t, deviceKey),
+	return files
+}
+
+// checkRewrap runs `silo keys rewrap`, stopped after 3 messages and then
+// resumed: at every point each message opens with every live key (admin,
+// device); at the end the revoked backup key opens nothing at all.
+func (w *world) checkRewrap(root *actor, ids map[string]seal.Identity) {
+	t := w.t
+	admin := filepath.Join(w.keysDir, "admin.key")
+	out, _ := root.run("", "keys", "rewrap", "--identity", admin, "--max", "3")
+	if !strings.Contains(out, "stopped after 3") {
+		t.Errorf("rewrap --max 3: %s", out)
+	}
+	check := func(stage string, backupOpens func(i int) bool) {
+		for i, f := range w.export(root) {
+			blob, _ := os.ReadFile(f.path)
+			for _, name := range []string{"admin", "device"} {
+				if m, err := conversation.Open(blob, f.conv, f.role, ids[name]); err != nil || m.Content != turnText(i) {
+					t.Errorf("%s: message %d with the live %s key: %v", stage, f.seq, name, err)
+				}
+			}
+			_, err := conversation.Open(blob, f.conv, f.role, ids["backup"])
+			if got := err == nil; got != backupOpens(i) {
+				t.Errorf("%s: message %d opens with the revoked backup key: %v, want %v", stage, f.seq, got, backupOpens(i))
+			}
+		}
+	}
+	// The first 3 stale messages (seq 1-3) are resealed; 4-6 still carry
+	// the backup key; 7-8 never did.
+	check("after a stopped rewrap", func(i int) bool { return i >= 3 && i < 6 })
+	out, _ = root.run("", "keys", "rewrap", "--identity", admin)
+	if !strings.Contains(out, "rewrapped 3 messages") {
+		t.Errorf("resumed rewrap: %s", out)
+	}
+	check("after the resumed rewrap", func(int) bool { return false })
+	out, _ = root.run("", "keys", "rewrap", "--identity", admin)
+	if !strings.Contains(out, "rewrapped 0 messages") {
+		t.Errorf("a third rewrap: %s", out)
 	}
 }
 
@@ -350,10 +395,11 @@ func TestSealedHistorySQLite(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	w := newWorld(t, st, dataDir)
-	files, ids := w.script(st)
+	files, ids, root := w.script(st)
 	w.checkOpeners(files, ids)
 	w.checkStockAge(files)
 	w.checkDataDir(files, 4) // database, TLS pair, transit key
+	w.checkRewrap(root, ids)
 
 	// The raw file, WAL included, after a checkpoint folds the WAL in.
 	var dump []byte
@@ -414,9 +460,10 @@ func TestSealedHistoryPostgres(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 
 	w := newWorld(t, st, t.TempDir())
-	files, ids := w.script(st)
+	files, ids, root := w.script(st)
 	w.checkOpeners(files, ids)
 	w.checkDataDir(files, 3) // TLS pair, transit key
+	w.checkRewrap(root, ids)
 
 	conn, err := pgx.Connect(ctx, u.String())
 	if err != nil {
