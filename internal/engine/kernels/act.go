@@ -29,14 +29,14 @@ type acts struct {
 	groups int
 	tq     []int8
 
-	// For the Q4_0 rows kernels, row pqRow of qs in pairs of blocks: in
-	// each run of eight blocks, blocks p and p+4 (p < 4) take 64 bytes
+	// For the Q4_0 rows kernels, rows pqFrom.. of qs in pairs of blocks:
+	// in each run of eight blocks, blocks p and p+4 (p < 4) take 64 bytes
 	// from 64p: the low halves (quants 0-15) of both, then the high
-	// halves. -1 when not prepared.
-	pqRow int
-	pq    []int8
-	td    []float32
-	tsum  []int32
+	// halves. pqFrom is n when there are none.
+	pqFrom int
+	pq     []int8
+	td     []float32
+	tsum   []int32
 }
 
 func grow[T any](s []T, n int) []T {
@@ -54,7 +54,7 @@ const parallelQuantMin = 16 << 10
 // first groups groups of 8 rows are also stored transposed for the group
 // kernels (the last one may be partial).
 func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int) {
-	a.t, a.n, a.cols, a.groups, a.pqRow = t, n, cols, 0, -1
+	a.t, a.n, a.cols, a.groups, a.pqFrom = t, n, cols, 0, n
 	switch t {
 	case ggml.F32, ggml.F16, ggml.BF16:
 		a.f = x[:n*cols]
@@ -188,12 +188,13 @@ func quantQ8K(x []float32, q []int8, bsums []int16) float32 {
 	return 1 / iscale
 }
 
-// pairQ4 fills pq from activation row i (a.cols a multiple of 256).
-func (a *acts) pairQ4(i int) {
-	a.pq = grow(a.pq, a.cols)
-	a.pqRow = i
-	src := a.qs[i*a.cols : (i+1)*a.cols]
-	for g := 0; g+256 <= a.cols; g += 256 {
+// pairQ4 fills pq from activation rows i0..i1-1 (a.cols a multiple of
+// 256).
+func (a *acts) pairQ4(i0, i1 int) {
+	a.pq = grow(a.pq, (i1-i0)*a.cols)
+	a.pqFrom = i0
+	src := a.qs[i0*a.cols : i1*a.cols]
+	for g := 0; g+256 <= len(src); g += 256 {
 		s, d := src[g:g+256], a.pq[g:g+256]
 		for p := 0; p < 4; p++ {
 			lo, hi := s[32*p:32*p+32], s[32*(p+4):32*(p+4)+32]

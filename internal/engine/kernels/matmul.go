@@ -111,9 +111,16 @@ func SIMD() string {
 // memory once per call. Other activation rows take one weight row at a
 // time, which stays in L1 while they pass over it.
 const (
-	rowChunk     = 32
-	segBlocks    = 64
-	minGroupRows = 3
+	rowChunk  = 32
+	segBlocks = 64
+)
+
+// A group kernel is worth running on a partial group from about three
+// rows, where it costs about as much per weight block as three row
+// kernels, or from six where a rows kernel takes the rest.
+const (
+	minGroupRows     = 3
+	minGroupRowsMany = 6
 )
 
 // A matmul is the state of one MatMul call, recycled through callPool so
@@ -124,13 +131,11 @@ type matmul struct {
 	out    []float32
 	n      int
 	groups int
-	// single is the activation row left after the groups when there is
-	// exactly one and a rows kernel (as in decoding), else -1: it takes
-	// all of a chunk's weight rows in one call.
-	single int
-	k      rowKernel
-	rk     rowsKernel
-	gk     groupKernel
+	// from is the first activation row past the groups.
+	from int
+	k    rowKernel
+	rk   rowsKernel
+	gk   groupKernel
 }
 
 var callPool = sync.Pool{New: func() any { return new(matmul) }}
@@ -155,20 +160,19 @@ func MatMul(out []float32, w *Matrix, x []float32, n int) {
 	}
 	m := callPool.Get().(*matmul)
 	m.k, m.rk, m.gk = kernelFor(w.Type)
-	// A group kernel is worth running on a partial group from about three
-	// rows: it costs about as much per weight block as three row kernels.
 	m.groups = 0
 	if m.gk != nil {
-		m.groups = (n + 8 - minGroupRows) / 8
+		least := minGroupRows
+		if m.rk != nil {
+			least = minGroupRowsMany
+		}
+		m.groups = (n + 8 - least) / 8
 	}
 	m.a.quantize(w.Type, x, n, w.Cols, m.groups)
 	m.w, m.out, m.n = w, out, n
-	m.single = -1
-	if i0 := min(n, m.groups*8); i0 == n-1 && m.rk != nil {
-		m.single = i0
-		if w.Type == ggml.Q4_0 && w.Cols%256 == 0 {
-			m.a.pairQ4(i0)
-		}
+	m.from = min(n, m.groups*8)
+	if m.rk != nil && m.from < n && w.Type == ggml.Q4_0 && w.Cols%256 == 0 {
+		m.a.pairQ4(m.from, n)
 	}
 	parallel((w.Rows+rowChunk-1)/rowChunk, m)
 	m.w, m.out, m.a.f = nil, nil, nil
@@ -199,14 +203,17 @@ func (m *matmul) do(c int, s *scratch) {
 			}
 		}
 	}
-	if i := m.single; i >= 0 {
-		m.rk(w.Data[r0*rs:r1*rs], rs, a, i, out[i*rows+r0:i*rows+r1])
+	if m.rk != nil {
+		// All the chunk's weight rows in one call per activation row: the
+		// first reads them from memory, the others from L2.
+		for i := m.from; i < n; i++ {
+			m.rk(w.Data[r0*rs:r1*rs], rs, a, i, out[i*rows+r0:i*rows+r1])
+		}
 		return
 	}
-	i0 := min(n, m.groups*8)
 	for r := r0; r < r1; r++ {
 		wr := w.Data[r*rs : (r+1)*rs]
-		for i := i0; i < n; i++ {
+		for i := m.from; i < n; i++ {
 			out[i*rows+r] = m.k(wr, a, i)
 		}
 	}

@@ -98,7 +98,7 @@ func (k *blockKernels) rows(w []byte, rs int, a *acts, i int, out []float32) {
 	nb := a.cols / 32
 	// The Q4_0 kernels take the paired layout (acts.pairQ4).
 	paired := k.blockBytes == 18
-	if nb%8 != 0 || paired && a.pqRow != i {
+	if nb%8 != 0 || paired && i < a.pqFrom {
 		for r := range out {
 			out[r] = k.row(w[r*rs:(r+1)*rs], a, i)
 		}
@@ -113,8 +113,8 @@ func (k *blockKernels) rows(w []byte, rs int, a *acts, i int, out []float32) {
 	_ = a.ysum[(i+1)*nb-1]
 	y := &a.qs[i*a.cols]
 	if paired {
-		_ = a.pq[a.cols-1]
-		y = &a.pq[0]
+		_ = a.pq[(i-a.pqFrom+1)*a.cols-1]
+		y = &a.pq[(i-a.pqFrom)*a.cols]
 	}
 	k.rowsAsm(&w[0], rs, len(out), y, &a.d[i*nb], &a.ysum[i*nb], nb/8, &out[0])
 }
