@@ -108,3 +108,13 @@ func BenchmarkCopy(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkParallel measures the cost of handing work to the pool: one
+// call of parallel with a trivial piece per thread.
+func BenchmarkParallel(b *testing.B) {
+	var sink [2][16]int64
+	t := funcTask(func(c int) { sink[c%2][0]++ })
+	for i := 0; i < b.N; i++ {
+		parallel(2, t)
+	}
+}

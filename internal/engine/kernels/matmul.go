@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/silo-ai/silo/internal/engine/ggml"
 )
@@ -283,33 +282,11 @@ func (j *job) run(s *scratch) {
 
 func worker() {
 	s := new(scratch)
-	for {
-		j := nextJob()
+	// Spinning before parking was tried: on a loaded machine it cost
+	// more wall and CPU time than the runtime's own wake-up.
+	for j := range jobs {
 		j.run(s)
 		j.wg.Done()
-	}
-}
-
-// spinTime is how long an idle worker polls for the next job before it
-// parks: the gaps between the matrix products of a forward pass are short,
-// and waking a parked goroutine costs several microseconds.
-const spinTime = 50 * time.Microsecond
-
-// nextJob returns the next job, polling for spinTime before it blocks.
-func nextJob() *job {
-	start := time.Now()
-	for i := 0; ; i++ {
-		select {
-		case j := <-jobs:
-			return j
-		default:
-		}
-		if i%16 == 15 {
-			if time.Since(start) > spinTime {
-				return <-jobs
-			}
-			runtime.Gosched()
-		}
 	}
 }
 
