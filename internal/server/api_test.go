@@ -22,6 +22,7 @@ var validBodies = map[string]map[string]any{
 	"updateUser": {"disabled": false},
 	"setLimits":  {"tokens_per_day": 5, "requests_per_minute": 5},
 	"createKey":  {"name": "spare"},
+	"pullModel":  {"source": "https://example.invalid/m.gguf"},
 	// Sealing keys (keys_api_test.go): a public key, never a private one.
 	"registerDevice":  {"name": "laptop", "recipient": testRecipient},
 	"setAdminKey":     {"recipient": testRecipient},
@@ -36,6 +37,7 @@ var stringField = map[string]string{
 	"updateUser": "email",
 	"setLimits":  "tokens_per_day",
 	"createKey":  "name",
+	"pullModel":  "source",
 	// Sealing keys (keys_api_test.go).
 	"registerDevice":  "recipient",
 	"setAdminKey":     "recipient",
@@ -177,6 +179,7 @@ func TestAuthorization(t *testing.T) {
 		// Models: the harness has no models directory (models_api_test.go has one).
 		"getModel":    {401, 404, 404},
 		"deleteModel": {401, 403, 404},
+		"pullModel":   {401, 403, 404},
 		// Sealing keys and conversations (targets: sealedTarget).
 		"listDevices":        {401, 200, 200},
 		"registerDevice":     {401, 201, 409}, // the user registered this public key first

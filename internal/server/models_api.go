@@ -3,7 +3,9 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"time"
 
@@ -20,6 +22,7 @@ func (s *Server) modelRoutes() {
 	s.mux.HandleFunc("GET /api/v1/models", s.api(s.listModels))
 	s.mux.HandleFunc("GET /api/v1/models/{name}", s.api(s.getModel))
 	s.mux.HandleFunc("DELETE /api/v1/models/{name}", s.api(adminOnly(s.deleteModel)))
+	s.mux.HandleFunc("POST /api/v1/models/pull", s.api(adminOnly(s.pullModel)))
 }
 
 type modelJSON struct {
@@ -152,5 +155,79 @@ func (s *Server) deleteModel(w http.ResponseWriter, r *http.Request, p *identity
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+type progressJSON struct {
+	Done  int64   `json:"done"`
+	Total int64   `json:"total"`
+	Rate  float64 `json:"rate"`
+	ETA   float64 `json:"eta_seconds"`
+}
+
+// pullModel downloads a model, streaming progress as server-sent events.
+// Errors found before the download starts are problem+json; later ones are
+// an "error" event. Details of a failure that are not about the request (a
+// path, a disk error) go to the log, not to the client.
+func (s *Server) pullModel(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
+	if s.opts.Models == nil {
+		return problem.NotFound("this server has no models directory")
+	}
+	var in struct {
+		Source string `json:"source"`
+		Name   string `json:"name"`
+		SHA256 string `json:"sha256"`
+		Force  bool   `json:"force"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	u, err := models.ResolveURL(in.Source)
+	if err != nil {
+		return problem.Invalid("source must be an http(s) URL or hf://org/repo/file.gguf")
+	}
+	if in.Name == "" {
+		pu, _ := url.Parse(u)
+		in.Name = models.NameOf(pu.Path)
+	}
+	if !models.ValidName(in.Name) {
+		return problem.Invalid("the model name taken from the source is not valid; give one as name")
+	}
+	if _, err := s.opts.Models.Info(in.Name); err == nil && !in.Force {
+		return problem.Conflict("a model of this name exists; pass force to replace it")
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	send := func(event string, v any) {
+		b, _ := json.Marshal(v)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+		rc.Flush()
+	}
+	m, err := s.opts.Models.Pull(r.Context(), in.Source, models.PullOptions{Name: in.Name, SHA256: in.SHA256, Force: in.Force,
+		ProgressEvery: 500 * time.Millisecond,
+		Progress: func(pr models.Progress) {
+			send("progress", progressJSON{Done: pr.Done, Total: pr.Total, Rate: pr.Rate, ETA: pr.ETA.Seconds()})
+		}})
+	if err != nil {
+		s.log.WarnContext(r.Context(), "model pull failed", "model", in.Name, "source", in.Source, "err", err)
+		detail := "the download failed or was interrupted (details in the server log); pull again to resume"
+		switch {
+		case errors.Is(err, models.ErrDigestMismatch):
+			detail = "the downloaded file does not match the expected sha256; it was discarded"
+		case errors.Is(err, models.ErrNotGGUF):
+			detail = "the downloaded file is not a GGUF model; it was discarded"
+		case errors.Is(err, models.ErrExists):
+			detail = "a model of this name exists; pass force to replace it"
+		}
+		send("error", map[string]any{"type": "urn:silo:problem:pull-failed", "title": "Pull failed", "status": 502, "detail": detail})
+		return nil
+	}
+	sum, _ := s.opts.Models.Digest(m.Name) // recorded while downloading: a cache hit
+	if err := s.record(r, p, "model.pull", "model:"+m.Name, map[string]any{"source": in.Source, "sha256": sum}); err != nil {
+		s.log.ErrorContext(r.Context(), "audit: model pull", "err", err)
+	}
+	send("done", map[string]any{"name": m.Name, "size": m.Size, "sha256": sum})
 	return nil
 }

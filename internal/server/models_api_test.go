@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	sumtlog "golang.org/x/mod/sumdb/tlog"
 
@@ -298,5 +300,56 @@ func TestLogRoutesPublicReadOnly(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 {
 		t.Errorf("anonymous POST /log/checkpoint: %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestPullModelAPI: an admin pulls a generated model over HTTP on loopback;
+// progress arrives as server-sent events, then the outcome. A flipped byte
+// is refused and leaves nothing.
+func TestPullModelAPI(t *testing.T) {
+	h := newModelsHarness(t)
+	content, err := os.ReadFile(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := content
+		if strings.Contains(r.URL.Path, "bad") {
+			b = append([]byte(nil), content...)
+			b[len(b)/2] ^= 1
+		}
+		http.ServeContent(w, r, "m.gguf", time.Unix(1e9, 0), bytes.NewReader(b))
+	}))
+	defer origin.Close()
+
+	body := map[string]any{"source": origin.URL + "/files/copy.gguf", "sha256": h.sum}
+	if code, _ := h.do("POST", "/api/v1/models/pull", h.userKey, body); code != 403 {
+		t.Errorf("user pull: %d, want 403", code)
+	}
+	code, b := h.do("POST", "/api/v1/models/pull", h.adminKey, body)
+	if code != 200 || !strings.Contains(string(b), "event: progress\ndata: {\"done\":") ||
+		!strings.Contains(string(b), "event: done\ndata: {\"name\":\"copy\"") || !strings.Contains(string(b), h.sum) {
+		t.Fatalf("pull: %d\n%s", code, b)
+	}
+	var d struct{ SHA256 string }
+	h.mustJSON("GET", "/api/v1/models/copy", h.userKey, nil, 200, &d)
+	if d.SHA256 != h.sum {
+		t.Errorf("pulled model digest %s", d.SHA256)
+	}
+	if code, _ := h.do("POST", "/api/v1/models/pull", h.adminKey, body); code != 409 {
+		t.Errorf("pull over an existing model: %d, want 409", code)
+	}
+
+	code, b = h.do("POST", "/api/v1/models/pull", h.adminKey, map[string]any{"source": origin.URL + "/bad.gguf", "sha256": h.sum})
+	if code != 200 || !strings.Contains(string(b), "event: error") || !strings.Contains(string(b), "does not match the expected sha256") {
+		t.Errorf("flipped byte: %d\n%s", code, b)
+	}
+	if code, _ := h.do("GET", "/api/v1/models/bad", h.userKey, nil); code != 404 {
+		t.Errorf("a refused pull left a model: %d", code)
+	}
+	for _, src := range []string{"file:///etc/passwd", "../../etc/passwd", "hf://org"} {
+		if code, _ := h.do("POST", "/api/v1/models/pull", h.adminKey, map[string]any{"source": src}); code != 400 {
+			t.Errorf("source %q: %d, want 400", src, code)
+		}
 	}
 }
