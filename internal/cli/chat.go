@@ -23,6 +23,7 @@ func chatCmd(e *env) *cobra.Command {
 		save      bool
 		resume    string
 		identity  string
+		plain     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "chat",
@@ -34,7 +35,10 @@ clients do. Type /reset to start over, /exit (or end the input) to leave.
 With --save the turns are also stored on the server, sealed to this
 device's key (made and registered on first use), the organisation's admin
 key and the backup keys; the server cannot read them back. --resume ID
-fetches a stored conversation, opens it here and continues it.`,
+fetches a stored conversation, opens it here and continues it.
+
+Requests are sealed end to end (HPKE) to the server's published transport
+key and answers sealed back, under TLS; --plain sends them with TLS only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := e.client(&f, true)
@@ -55,6 +59,7 @@ fetches a stored conversation, opens it here and continues it.`,
 				o.Seed = &seed
 			}
 			o.MaxTokens = maxTokens
+			o.Sealed = !plain
 			var history []client.Message
 			if save || resume != "" {
 				if o.Conversation, history, err = e.storedConversation(ctx, cl, resume, identity); err != nil {
@@ -73,6 +78,7 @@ fetches a stored conversation, opens it here and continues it.`,
 	cmd.Flags().BoolVar(&save, "save", false, "store this chat on the server, sealed (see above)")
 	cmd.Flags().StringVar(&resume, "resume", "", "continue the stored conversation with this ID")
 	cmd.Flags().StringVar(&identity, "identity", "", "also open stored messages with the keys in this age identity file")
+	cmd.Flags().BoolVar(&plain, "plain", false, "send requests with TLS only, not also sealed end to end to the server's key (HPKE)")
 	cmd.MarkFlagsMutuallyExclusive("save", "resume")
 	return cmd
 }

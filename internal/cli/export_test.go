@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -45,6 +47,9 @@ type world struct {
 	url     string
 	dataDir string
 	keysDir string // the admin's machine: admin and backup private keys
+	// chats counts chat requests by how their body came: sealed in
+	// transit (HPKE) or plain.
+	sealedChats, plainChats atomic.Int64
 }
 
 func newWorld(t *testing.T, st store.Store, dataDir string) *world {
@@ -66,9 +71,20 @@ func newWorld(t *testing.T, st store.Store, dataDir string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
+	w := &world{t: t, dataDir: dataDir, keysDir: t.TempDir()}
+	ts := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/chat/completions" {
+			if r.Header.Get("Content-Type") == "application/silo-sealed+hpke" {
+				w.sealedChats.Add(1)
+			} else {
+				w.plainChats.Add(1)
+			}
+		}
+		srv.ServeHTTP(rw, r)
+	}))
 	t.Cleanup(ts.Close)
-	return &world{t: t, url: ts.URL, dataDir: dataDir, keysDir: t.TempDir()}
+	w.url = ts.URL
+	return w
 }
 
 // actor is one person's CLI: their own config dir (and so device key).
@@ -189,6 +205,14 @@ func (w *world) script(st store.Store) ([]exported, map[string]seal.Identity, *a
 	// Revoke the backup key; the next turn is not sealed to it.
 	root.run("", "keys", "backup", "revoke", backupID)
 	alice.run("after "+secrets[3]+"\n", "chat", "--resume", conv, "-m", enginetest.DefaultModel)
+
+	// Every turn went sealed in transit, the CLI's default; --plain opts out.
+	if s, p := w.sealedChats.Load(), w.plainChats.Load(); s != 4 || p != 0 {
+		t.Errorf("chat requests: %d sealed, %d plain; want 4 sealed", s, p)
+	}
+	if out, _ := alice.run("plain "+secrets[0]+"\n", "chat", "--plain", "-m", enginetest.DefaultModel); !strings.Contains(out, "plain "+secrets[0]) || w.plainChats.Load() != 1 {
+		t.Errorf("chat --plain: %q, %d plain requests", out, w.plainChats.Load())
+	}
 
 	// The admin exports everything.
 	files := w.export(root)

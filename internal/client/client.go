@@ -19,6 +19,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/silo-ai/silo/internal/seal"
 )
 
 // Client talks to one silo server.
@@ -139,6 +141,28 @@ type ChatOptions struct {
 	// Conversation, when set, names a stored conversation the server
 	// appends this turn to, sealed (header X-Silo-Conversation).
 	Conversation string
+	// Sealed seals the request body in transit with HPKE to the server's
+	// published transport key and opens the sealed answer (internal/seal);
+	// an answer that comes back in the clear is refused.
+	Sealed bool
+}
+
+// sealedType is the content type of bodies sealed in transit.
+const sealedType = "application/silo-sealed+hpke"
+
+// ServerKey fetches the server's transport public key and its fingerprint.
+func (c *Client) ServerKey(ctx context.Context) (pub []byte, fingerprint string, err error) {
+	var out struct {
+		PublicKey   []byte `json:"public_key"`
+		Fingerprint string `json:"fingerprint"`
+	}
+	if err := c.Do(ctx, "GET", "/api/v1/keys/server", nil, &out); err != nil {
+		return nil, "", err
+	}
+	if seal.PublicKeyFingerprint(out.PublicKey) != out.Fingerprint {
+		return nil, "", errors.New("client: the server's transport key does not match its fingerprint")
+	}
+	return out.PublicKey, out.Fingerprint, nil
 }
 
 // ChatStream sends a streamed chat completion and calls onText for each
@@ -155,11 +179,24 @@ func (c *Client) ChatStream(ctx context.Context, model string, msgs []Message, o
 		in["seed"] = *o.Seed
 	}
 	b, _ := json.Marshal(in)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+"/v1/chat/completions", bytes.NewReader(b))
+	const path = "/v1/chat/completions"
+	contentType := "application/json"
+	var rk *seal.ResponseKey
+	if o.Sealed {
+		pub, _, err := c.ServerKey(ctx)
+		if err != nil {
+			return "", err
+		}
+		if b, rk, err = seal.SealRequest(pub, b, http.MethodPost, path); err != nil {
+			return "", fmt.Errorf("client: seal request: %w", err)
+		}
+		contentType = sealedType
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BaseURL+path, bytes.NewReader(b))
 	if err != nil {
 		return "", err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	if o.Conversation != "" {
 		req.Header.Set("X-Silo-Conversation", o.Conversation)
@@ -169,11 +206,23 @@ func (c *Client) ChatStream(ctx context.Context, model string, msgs []Message, o
 		return "", fmt.Errorf("client: %w", err)
 	}
 	defer resp.Body.Close()
+	body := io.Reader(resp.Body)
+	switch {
+	case rk != nil && resp.Header.Get("Content-Type") == sealedType:
+		if body, err = rk.OpenResponse(resp.Body); err != nil {
+			return "", fmt.Errorf("client: open sealed answer: %w", err)
+		}
+		resp.Body = io.NopCloser(body)
+	case rk != nil && resp.StatusCode < 400:
+		return "", errors.New("client: the server answered a sealed request in the clear")
+	case rk == nil && resp.Header.Get("Content-Type") == sealedType:
+		return "", errors.New("client: the server sealed the answer to a plain request")
+	}
 	if resp.StatusCode >= 400 {
 		return "", readError(resp)
 	}
 	var answer strings.Builder
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")

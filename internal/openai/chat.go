@@ -81,6 +81,18 @@ type Conversations interface {
 	Record(ctx context.Context, p *identity.Principal, id, model, prompt, answer string) error
 }
 
+// SealedContentType marks a request body sealed in transit with HPKE
+// (internal/seal), and the sealed response to it.
+const SealedContentType = "application/silo-sealed+hpke"
+
+// Transit opens chat request bodies sealed in transit and seals the
+// responses to them (optional; without it a sealed body is refused).
+type Transit interface {
+	// Unseal returns the request with its opened JSON body and a writer
+	// that seals what is written to it; done ends the sealed response.
+	Unseal(w http.ResponseWriter, r *http.Request) (sw http.ResponseWriter, sr *http.Request, done func(), err error)
+}
+
 // ConversationHeader names the conversation a chat belongs to.
 const ConversationHeader = "X-Silo-Conversation"
 
@@ -126,6 +138,19 @@ func (h *Handler) conversation(r *http.Request, p *identity.Principal, metadata 
 }
 
 func (h *Handler) chat(w http.ResponseWriter, r *http.Request) {
+	if mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";"); strings.TrimSpace(mt) == SealedContentType {
+		if h.Transit == nil {
+			h.fail(w, r, problem.Invalid("this server does not accept sealed request bodies"))
+			return
+		}
+		sw, sr, done, err := h.Transit.Unseal(w, r)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		defer done()
+		w, r = sw, sr
+	}
 	defer drain(r)
 	var body ChatRequest
 	if err := decode(r, &body); err != nil {

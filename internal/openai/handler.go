@@ -54,6 +54,8 @@ type Handler struct {
 	Log    *slog.Logger
 	// Conversations stores chats that name a conversation (optional).
 	Conversations Conversations
+	// Transit opens chat requests sealed in transit (optional).
+	Transit Transit
 }
 
 // Register adds the /v1 routes to mux.

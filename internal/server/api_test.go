@@ -195,6 +195,7 @@ func TestAuthorization(t *testing.T) {
 		"deleteConversation": {401, 404, 204},
 		"listMessages":       {401, 404, 200},
 		"resealMessage":      {401, 403, 404}, // no such message in the admin's conversation
+		"getServerKey":       {401, 200, 200},
 	}
 	spec := newHarness(t).srv.Spec().Operations()
 	if len(spec) != len(table) {

@@ -21,6 +21,14 @@ import (
 // lets /v1/chat/completions store chats that name a conversation.
 func (s *Server) sealedRoutes(oa *openai.Handler) {
 	oa.Conversations = &chatRecorder{st: s.st, keeper: conversation.NewKeeper(s.st)}
+	tr, err := newTransit(s.opts.TransitKey)
+	if err != nil {
+		// Without a key no sealed request opens; everything else works.
+		s.log.Error("no transport key for sealed requests", "err", err)
+	} else {
+		oa.Transit = tr
+		s.mux.HandleFunc("GET /api/v1/keys/server", s.api(tr.getServerKey))
+	}
 	s.mux.HandleFunc("GET /api/v1/keys/devices", s.api(s.listDevices))
 	s.mux.HandleFunc("POST /api/v1/keys/devices", s.api(s.registerDevice))
 	s.mux.HandleFunc("DELETE /api/v1/keys/devices/{id}", s.api(s.revokeDevice))

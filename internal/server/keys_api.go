@@ -1,13 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/silo-ai/silo/internal/identity"
+	"github.com/silo-ai/silo/internal/openai"
 	"github.com/silo-ai/silo/internal/problem"
 	"github.com/silo-ai/silo/internal/seal"
 	"github.com/silo-ai/silo/internal/store"
@@ -234,3 +237,128 @@ func (s *Server) revokeBackupKey(w http.ResponseWriter, r *http.Request, p *iden
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// Sealing in transit: chat requests sealed with HPKE to the server's
+// transport key, answered sealed to the key the client sent inside
+// (internal/seal). The transport key opens requests only, never anything
+// stored.
+
+// transit implements openai.Transit.
+type transit struct {
+	key   *seal.ServerKey
+	guard *seal.ReplayGuard
+}
+
+// replayWindow is how far a sealed request's time may be from the
+// server's; within it each request id is admitted once.
+const replayWindow = 5 * time.Minute
+
+func newTransit(key *seal.ServerKey) (*transit, error) {
+	if key == nil {
+		var err error
+		if key, err = seal.GenerateServerKey(); err != nil {
+			return nil, err
+		}
+	}
+	return &transit{key: key, guard: seal.NewReplayGuard(replayWindow, 1<<20)}, nil
+}
+
+func (t *transit) getServerKey(w http.ResponseWriter, r *http.Request, _ *identity.Principal) error {
+	return respond(w, http.StatusOK, map[string]any{
+		"public_key":  t.key.PublicKey(),
+		"fingerprint": t.key.Fingerprint(),
+		"suite":       "MLKEM768-X25519, HKDF-SHA256, AES-256-GCM",
+	})
+}
+
+// Unseal implements openai.Transit. A body that does not open is refused
+// before anything is parsed, generated or stored; a replayed one too.
+func (t *transit) Unseal(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, func(), error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, nil, nil, &problem.Error{Status: http.StatusRequestEntityTooLarge, Slug: "too-large", Title: "Request body too large"}
+		}
+		return nil, nil, nil, problem.Invalid("could not read the sealed body")
+	}
+	req, err := t.key.OpenRequest(body, r.Method, r.URL.Path, t.guard)
+	switch {
+	case errors.Is(err, seal.ErrReplay):
+		return nil, nil, nil, problem.Conflict("this sealed request was received before; a replay is refused")
+	case errors.Is(err, seal.ErrStale):
+		return nil, nil, nil, problem.Invalid("the sealed request is too old or from the future; check the clock")
+	case err != nil:
+		return nil, nil, nil, problem.Invalid("the sealed request body does not open with this server's key (tampered, another key or another endpoint)")
+	}
+	sr := r.Clone(r.Context())
+	sr.Body = io.NopCloser(bytes.NewReader(req.Body))
+	sr.ContentLength = int64(len(req.Body))
+	sr.Header.Set("Content-Type", "application/json")
+	sw := &sealedWriter{w: w, req: req}
+	return sw, sr, sw.close, nil
+}
+
+// sealedWriter seals what a handler writes. The status code and the inner
+// content type (X-Silo-Sealed-Content-Type) stay in the clear; the body is
+// sealed frames, each flushed as it is written, so streams stay streams.
+type sealedWriter struct {
+	w      http.ResponseWriter
+	req    *seal.Request
+	header http.Header
+	sw     *seal.ResponseWriter
+	err    error
+}
+
+func (s *sealedWriter) Header() http.Header {
+	if s.header == nil {
+		s.header = http.Header{}
+	}
+	return s.header
+}
+
+func (s *sealedWriter) WriteHeader(code int) {
+	if s.sw != nil || s.err != nil {
+		return
+	}
+	h := s.w.Header()
+	for k, v := range s.Header() {
+		if k != "Content-Type" && k != "Content-Length" {
+			h[k] = v
+		}
+	}
+	h.Set("X-Silo-Sealed-Content-Type", s.Header().Get("Content-Type"))
+	h.Set("Content-Type", openai.SealedContentType)
+	h.Set("Cache-Control", "no-store")
+	s.w.WriteHeader(code)
+	s.sw, s.err = s.req.SealResponse(flusher{s.w})
+}
+
+func (s *sealedWriter) Write(p []byte) (int, error) {
+	if s.sw == nil && s.err == nil {
+		s.WriteHeader(http.StatusOK)
+	}
+	if s.err != nil {
+		return 0, s.err
+	}
+	return s.sw.Write(p)
+}
+
+// FlushError lets http.ResponseController flush: every Write is sealed and
+// flushed already.
+func (s *sealedWriter) FlushError() error { return s.err }
+
+func (s *sealedWriter) close() {
+	if s.sw == nil && s.err == nil {
+		s.WriteHeader(http.StatusOK)
+	}
+	if s.sw != nil {
+		s.sw.Close()
+	}
+}
+
+// flusher flushes the underlying response after each sealed frame.
+type flusher struct{ w http.ResponseWriter }
+
+func (f flusher) Write(p []byte) (int, error) { return f.w.Write(p) }
+func (f flusher) Flush()                      { http.NewResponseController(f.w).Flush() }

@@ -1,11 +1,15 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/silo-ai/silo/internal/engine/enginetest"
 	"github.com/silo-ai/silo/internal/seal"
 )
 
@@ -167,5 +171,105 @@ func TestSealKeysAPI(t *testing.T) {
 	}
 	if counts["sealkey.create"] != 4 || counts["sealkey.revoke"] != 2 {
 		t.Errorf("audit actions = %v; want 4 sealkey.create, 2 sealkey.revoke", counts)
+	}
+}
+
+// TestSealedTransit: a chat body sealed to the server's transport key is
+// answered sealed to the client's key (plain and streamed); a tampered body
+// gets 400 and a replayed one 409, and neither generates or stores anything.
+func TestSealedTransit(t *testing.T) {
+	h := newHarness(t)
+	var sk struct {
+		PublicKey   []byte `json:"public_key"`
+		Fingerprint string `json:"fingerprint"`
+	}
+	h.mustJSON("GET", "/api/v1/keys/server", h.userKey, nil, 200, &sk)
+	if seal.PublicKeyFingerprint(sk.PublicKey) != sk.Fingerprint {
+		t.Fatalf("server key fingerprint %s does not match its key", sk.Fingerprint)
+	}
+	admin := newIdentity(t)
+	h.mustJSON("PUT", "/api/v1/keys/admin", h.adminKey, map[string]string{"recipient": admin.Recipient().String()}, 201, nil)
+	var conv struct{ ID string }
+	h.mustJSON("POST", "/api/v1/conversations", h.userKey, nil, 201, &conv)
+
+	post := func(body []byte, path string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", h.ts.URL+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/silo-sealed+hpke")
+		req.Header.Set("Authorization", "Bearer "+h.userKey)
+		req.Header.Set("X-Silo-Conversation", conv.ID)
+		resp, err := h.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	chatBody := func(text string, stream bool) []byte {
+		b, _ := json.Marshal(map[string]any{"model": enginetest.DefaultModel, "stream": stream,
+			"messages": []map[string]string{{"role": "user", "content": text}}})
+		return b
+	}
+	for _, stream := range []bool{false, true} {
+		text := fmt.Sprintf("sealed kiwi%v words", stream)
+		sealed, rk, err := seal.SealRequest(sk.PublicKey, chatBody(text, stream), "POST", "/v1/chat/completions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, b := post(sealed, "/v1/chat/completions")
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/silo-sealed+hpke" {
+			t.Fatalf("sealed chat (stream %v): %d %s", stream, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if bytes.Contains(b, []byte("kiwi")) {
+			t.Errorf("the sealed answer holds plaintext")
+		}
+		pr, err := rk.OpenResponse(bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt, err := io.ReadAll(pr)
+		if err != nil {
+			t.Fatalf("open sealed answer: %v", err)
+		}
+		inner := resp.Header.Get("X-Silo-Sealed-Content-Type")
+		if !bytes.Contains(pt, []byte(strings.Fields(text)[1])) || (stream && (inner != "text/event-stream" || !bytes.Contains(pt, []byte("data: [DONE]")))) {
+			t.Errorf("opened answer (stream %v, %s): %s", stream, inner, pt)
+		}
+		// The same sealed bytes again: a replay.
+		before, gens := len(h.messages(h.userKey, conv.ID)), h.up.Generations()
+		if resp, b := post(sealed, "/v1/chat/completions"); resp.StatusCode != http.StatusConflict {
+			t.Errorf("replayed sealed request: %d %s, want 409", resp.StatusCode, b)
+		}
+		if len(h.messages(h.userKey, conv.ID)) != before || h.up.Generations() != gens {
+			t.Error("a replayed request generated or stored something")
+		}
+	}
+	stored := len(h.messages(h.userKey, conv.ID))
+	if stored != 4 {
+		t.Errorf("%d messages stored from sealed chats, want 4", stored)
+	}
+
+	// Tampered bodies and bodies sealed for another endpoint.
+	sealed, _, err := seal.SealRequest(sk.PublicKey, chatBody("tamper target", false), "POST", "/v1/chat/completions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, _ := seal.SealRequest(sk.PublicKey, chatBody("elsewhere", false), "POST", "/v1/completions")
+	gens := h.up.Generations()
+	for name, body := range map[string][]byte{
+		"flipped byte":     func() []byte { b := bytes.Clone(sealed); b[len(b)/2] ^= 1; return b }(),
+		"truncated":        sealed[:len(sealed)-1],
+		"empty":            {},
+		"plain json":       chatBody("not sealed", false),
+		"another endpoint": other,
+	} {
+		resp, b := post(body, "/v1/chat/completions")
+		if resp.StatusCode != 400 || bytes.Contains(b, []byte("tamper target")) {
+			t.Errorf("%s: %d %s, want 400", name, resp.StatusCode, b)
+		}
+	}
+	if len(h.messages(h.userKey, conv.ID)) != stored || h.up.Generations() != gens {
+		t.Error("a refused sealed body generated or stored something")
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/silo-ai/silo/internal/models"
 	"github.com/silo-ai/silo/internal/openai"
 	"github.com/silo-ai/silo/internal/problem"
+	"github.com/silo-ai/silo/internal/seal"
 	"github.com/silo-ai/silo/internal/store"
 )
 
@@ -49,6 +50,9 @@ type Options struct {
 	MetricsToken string
 	// Version is reported by /healthz.
 	Version string
+	// TransitKey opens chat requests sealed in transit (HPKE) and is
+	// published at /api/v1/keys/server; nil: a fresh key for this process.
+	TransitKey *seal.ServerKey
 	// Models is the built-in engine's models directory and Trust the
 	// policy checker of its models (both optional; see models_api.go).
 	Models *models.Store
