@@ -15,6 +15,14 @@ type rowKernel func(w []byte, a *acts, i int) float32
 // r < len(out).
 type rowsKernel func(w []byte, rs int, a *acts, i int, out []float32)
 
+// A manyKernel sets out[(i-i0)*ostride+r] to what the rowKernel of the
+// same type returns for weight row r, at w[r*rs:(r+1)*rs], and activation
+// row i of a, for r < nrows and i0 <= i < i1.
+type manyKernel func(w []byte, rs, nrows int, a *acts, i0, i1 int, out []float32, ostride int)
+
+// maxMulti is the most activation rows a manyKernel takes in one pass.
+const maxMulti = 5
+
 // A groupKernel adds, for one weight row w and the eight activation rows of
 // group g of a (see acts), blocks b0..b0+nb-1 of the dot products to acc:
 // acc[8*(b%8)+j] collects the block terms of row j. It then sets res[j] to

@@ -51,13 +51,13 @@ func (m *Matrix) check() error {
 // kernelFor returns the dot-product kernels for t: SIMD where available
 // and not disabled, else pure Go. The rows and group kernels are nil where
 // there are none.
-func kernelFor(t ggml.Type) (rowKernel, rowsKernel, groupKernel) {
+func kernelFor(t ggml.Type) (rowKernel, rowsKernel, manyKernel, groupKernel) {
 	if !generic.Load() {
 		if k, ok := simd.rows[t]; ok {
-			return k, simd.multi[t], simd.groups[t]
+			return k, simd.multi[t], simd.many[t], simd.groups[t]
 		}
 	}
-	return genericKernels[t], nil, nil
+	return genericKernels[t], nil, nil, nil
 }
 
 // A kernelSet is a set of assembly kernels and whether the CPU runs them.
@@ -67,6 +67,7 @@ type kernelSet struct {
 	rows      map[ggml.Type]rowKernel
 	groups    map[ggml.Type]groupKernel
 	multi     map[ggml.Type]rowsKernel
+	many      map[ggml.Type]manyKernel
 	// quant, if not nil, replaces quantQ8BlocksGeneric.
 	quant func(x []float32, q []int8, d []float32, ysum []int32)
 }
@@ -134,6 +135,7 @@ type matmul struct {
 	from int
 	k    rowKernel
 	rk   rowsKernel
+	mk   manyKernel
 	gk   groupKernel
 }
 
@@ -158,7 +160,7 @@ func MatMul(out []float32, w *Matrix, x []float32, n int) {
 		return
 	}
 	m := callPool.Get().(*matmul)
-	m.k, m.rk, m.gk = kernelFor(w.Type)
+	m.k, m.rk, m.mk, m.gk = kernelFor(w.Type)
 	m.groups = 0
 	if m.gk != nil {
 		least := minGroupRows
@@ -201,6 +203,11 @@ func (m *matmul) do(c int, s *scratch) {
 				}
 			}
 		}
+	}
+	if m.mk != nil && n-m.from >= 2 && n-m.from <= maxMulti {
+		// Each weight block once for all the activation rows.
+		m.mk(w.Data[r0*rs:r1*rs], rs, r1-r0, a, m.from, n, out[m.from*rows+r0:], rows)
+		return
 	}
 	if m.rk != nil {
 		// All the chunk's weight rows in one call per activation row: the

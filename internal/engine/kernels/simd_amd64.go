@@ -15,11 +15,13 @@ func init() {
 		{name: "avx2", supported: avx2,
 			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0AVX2.rows, ggml.Q4_0: q4_0AVX2.rows},
+			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0AVX2.multi, ggml.Q4_0: q4_0AVX2.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group},
 			quant:  quantQ8AVX2},
 		{name: "avx512vnni", supported: vnni,
 			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows},
+			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0VNNI.multi, ggml.Q4_0: q4_0VNNI.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group},
 			quant:  quantQ8AVX2},
 	}
@@ -56,6 +58,12 @@ func dotQ8_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, n
 func dotQ4_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
 
 //go:noescape
+func dotQ8_0VNNIMulti(w *byte, rs, nrows int, y *int8, ystride int, d *float32, ysum *int32, dstride, m, ngroups int, out *float32, ostride int)
+
+//go:noescape
+func dotQ4_0VNNIMulti(w *byte, rs, nrows int, y *int8, ystride int, d *float32, ysum *int32, dstride, m, ngroups int, out *float32, ostride int)
+
+//go:noescape
 func dotQ8_0VNNI(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32)
 
 //go:noescape
@@ -75,8 +83,38 @@ type blockKernels struct {
 	vnni       bool
 	rowsAsm    func(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
 	groupAsm   func(w *byte, t *int8, d *float32, ysum *int32, nb int, acc *[64]float32, res *[8]float32)
+	// multiAsm, if not nil, takes 2 to maxMulti activation rows at once.
+	multiAsm func(w *byte, rs, nrows int, y *int8, ystride int, d *float32, ysum *int32, dstride, m, ngroups int, out *float32, ostride int)
 }
 
+// multi sets out[(i-i0)*ostride+r] to the row kernel's result for weight
+// row r (at w[r*rs:]) and activation row i, for r < nrows and i0 <= i <
+// i1.
+func (k *blockKernels) multi(w []byte, rs, nrows int, a *acts, i0, i1 int, out []float32, ostride int) {
+	nb := a.cols / 32
+	paired := k.blockBytes == 18
+	m := i1 - i0
+	if k.multiAsm == nil || m < 2 || m > maxMulti || nb%8 != 0 || paired && i0 < a.pqFrom || nrows == 0 {
+		for i := i0; i < i1; i++ {
+			o := (i - i0) * ostride
+			k.rows(w[:nrows*rs], rs, a, i, out[o:o+nrows])
+		}
+		return
+	}
+	_ = w[(nrows-1)*rs+nb*k.blockBytes-1]
+	_ = a.qs[i1*a.cols-1]
+	_ = a.d[i1*nb-1]
+	_ = a.ysum[i1*nb-1]
+	_ = out[(m-1)*ostride+nrows-1]
+	y := &a.qs[i0*a.cols]
+	if paired {
+		_ = a.pq[(i1-a.pqFrom)*a.cols-1]
+		y = &a.pq[(i0-a.pqFrom)*a.cols]
+	}
+	k.multiAsm(&w[0], rs, nrows, y, a.cols, &a.d[i0*nb], &a.ysum[i0*nb], nb*4, m, nb/8, &out[0], ostride*4)
+}
+
+// multiAsm, if not nil, is the kernel for 2 to maxMulti activation rows.
 // rowAsm calls the row kernel for k statically (a call through a function
 // value would move acc to the heap).
 func (k *blockKernels) rowAsm(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc *[8]float32) {
@@ -154,10 +192,10 @@ func (k *blockKernels) group(w []byte, a *acts, g, b0, nb int, acc *[64]float32,
 }
 
 var (
-	q8_0AVX2 = &blockKernels{34, false, dotQ8_0AVX2Rows, dotQ8_0x8AVX2}
-	q4_0AVX2 = &blockKernels{18, false, dotQ4_0AVX2Rows, dotQ4_0x8AVX2}
-	q8_0VNNI = &blockKernels{34, true, dotQ8_0VNNIRows, dotQ8_0x8VNNI}
-	q4_0VNNI = &blockKernels{18, true, dotQ4_0VNNIRows, dotQ4_0x8VNNI}
+	q8_0AVX2 = &blockKernels{34, false, dotQ8_0AVX2Rows, dotQ8_0x8AVX2, nil}
+	q4_0AVX2 = &blockKernels{18, false, dotQ4_0AVX2Rows, dotQ4_0x8AVX2, nil}
+	q8_0VNNI = &blockKernels{34, true, dotQ8_0VNNIRows, dotQ8_0x8VNNI, dotQ8_0VNNIMulti}
+	q4_0VNNI = &blockKernels{18, true, dotQ4_0VNNIRows, dotQ4_0x8VNNI, dotQ4_0VNNIMulti}
 )
 
 // K-quant kernels (dot_k_amd64.s): nb 256-element blocks of one row with
