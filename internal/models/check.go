@@ -64,9 +64,37 @@ type Checker struct {
 	// allowed with a warning (default slog.Default()).
 	Log *slog.Logger
 
-	once   sync.Once
-	mu     sync.Mutex
-	warned map[string]string // path -> last reason logged
+	once     sync.Once
+	mu       sync.Mutex
+	warned   map[string]string // path -> last reason logged
+	verdicts map[string]cachedVerdict
+}
+
+// cachedVerdict is a verdict valid while the model file and its
+// certificate keep the stamps they had (see racy).
+type cachedVerdict struct {
+	name       string
+	file, cert digestEntry
+	v          Verdict
+}
+
+// stamps returns the stamps of a model file and its certificate (zero if it
+// has none), and whether they are settled enough to cache a verdict on.
+func stamps(path string) (file, cert digestEntry, ok bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return file, cert, false
+	}
+	file = keyOf(fi)
+	if ci, err := os.Stat(CertPath(path)); err == nil {
+		cert = keyOf(ci)
+		if racy(cert) {
+			return file, cert, false
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return file, cert, false
+	}
+	return file, cert, !racy(file)
 }
 
 // LoadPolicy reads and parses a policy file. Any problem is an error: a
@@ -101,13 +129,38 @@ func (c *Checker) init() {
 			c.Log = slog.Default()
 		}
 		c.warned = map[string]string{}
+		c.verdicts = map[string]cachedVerdict{}
 	})
 }
 
 // Check evaluates model name, whose file is path, with its certificate
-// CertPath(path).
+// CertPath(path). The verdict is remembered while neither file changes (by
+// the digest cache's rules), so checking an unchanged model costs two stats.
 func (c *Checker) Check(ctx context.Context, name, path string) Verdict {
 	c.init()
+	if c.Policy == nil || c.Policy.Mode == provenance.ModeOff {
+		return c.check(ctx, name, path)
+	}
+	file, cert, settled := stamps(path)
+	if settled {
+		c.mu.Lock()
+		e, ok := c.verdicts[path]
+		c.mu.Unlock()
+		if ok && e.name == name && e.file == file && e.cert == cert {
+			return e.v
+		}
+	}
+	v := c.check(ctx, name, path)
+	if settled {
+		// Stamps taken before the check: a change during it shows next time.
+		c.mu.Lock()
+		c.verdicts[path] = cachedVerdict{name: name, file: file, cert: cert, v: v}
+		c.mu.Unlock()
+	}
+	return v
+}
+
+func (c *Checker) check(ctx context.Context, name, path string) Verdict {
 	if c.Policy == nil {
 		return Verdict{Status: StatusUnverified, Allow: true, Reason: NoPolicyReason}
 	}

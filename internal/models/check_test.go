@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/silo-ai/silo/internal/engine"
 	"github.com/silo-ai/silo/internal/engine/builtin"
@@ -176,5 +177,39 @@ func TestEngineEnforcesTwoOfTwo(t *testing.T) {
 	if _, err := e.Generate(ctx, &engine.Request{Model: "tiny", Prompt: "hi", MaxTokens: 2},
 		func(ch engine.Chunk) error { out += ch.Text; return nil }); err != nil {
 		t.Fatalf("Generate: %v", err)
+	}
+}
+
+// TestCheckerRemembersVerdicts: an unchanged model is not evaluated again;
+// a new certificate is.
+func TestCheckerRemembersVerdicts(t *testing.T) {
+	defer func(w time.Duration) { racyWindow = w }(racyWindow)
+	racyWindow = 0
+	dir := t.TempDir()
+	path := writeFile(t, filepath.Join(dir, "tiny.gguf"), tinyModel(t))
+	sum := sha(tinyModel(t))
+	certify(t, path, sum, testKey("alice"))
+	evaluations := 0
+	c := &Checker{Policy: policy2of2(t, provenance.ModeEnforce), Log: slog.New(slog.DiscardHandler),
+		Evidence: func(string, []byte) *provenance.LogEvidence { evaluations++; return nil }}
+	ctx := context.Background()
+	for range 3 {
+		if v := c.Check(ctx, "tiny", path); v.Status != StatusRefused {
+			t.Fatalf("one signature: %+v", v)
+		}
+	}
+	if evaluations != 1 {
+		t.Errorf("an unchanged model was evaluated %d times", evaluations)
+	}
+	certify(t, path, sum, testKey("alice"), testKey("bob"))
+	if v := c.Check(ctx, "tiny", path); v.Status != StatusVerified || evaluations != 2 {
+		t.Errorf("new certificate: %+v after %d evaluations", v, evaluations)
+	}
+	// Freshly changed files are not remembered at all.
+	racyWindow = time.Hour
+	c.Check(ctx, "tiny", path)
+	c.Check(ctx, "tiny", path)
+	if evaluations != 4 {
+		t.Errorf("racy files: %d evaluations, want 4", evaluations)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // DigestCacheFile is the digest cache's file name in the data directory.
@@ -17,7 +18,8 @@ const DigestCacheFile = "digests.json"
 
 // DigestCache remembers the SHA-256 of files, keyed by absolute path and
 // valid only while size, modification time, inode and change time are the
-// same as when the file was hashed. It is safe for concurrent use.
+// same as when the file was hashed; a file changed in the last two seconds
+// is not cached (see racyWindow). It is safe for concurrent use.
 type DigestCache struct {
 	path string // "" : in memory only
 
@@ -53,6 +55,23 @@ func OpenDigestCache(file string) (*DigestCache, error) {
 		c.entries = m
 	}
 	return c, nil
+}
+
+// racyWindow is how recently changed a file may be and still be cached.
+// File timestamps come from a coarse clock (a few milliseconds on Linux): a
+// file rewritten within the same tick, at the same size, would look
+// unchanged. As git does for "racily clean" index entries, a file changed
+// less than racyWindow ago is hashed every time until it settles.
+var racyWindow = 2 * time.Second
+
+// racy reports whether a file's last change is too recent to cache it (or
+// in the future).
+func racy(k digestEntry) bool {
+	t := k.CTime
+	if t == 0 {
+		t = k.ModTime
+	}
+	return time.Since(time.Unix(0, t)) < racyWindow
 }
 
 func keyOf(fi os.FileInfo) digestEntry {
@@ -93,7 +112,7 @@ func (c *DigestCache) Digest(path string) (string, error) {
 		return "", fmt.Errorf("models: digest: %w", err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	if keyOf(fi2) == k {
+	if keyOf(fi2) == k && !racy(k) {
 		k.SHA256 = sum
 		if err := c.put(abs, k); err != nil {
 			return "", err
@@ -114,6 +133,9 @@ func (c *DigestCache) Record(path, sum string) error {
 		return fmt.Errorf("models: digest: %w", err)
 	}
 	k := keyOf(fi)
+	if racy(k) {
+		return nil // hashed again on first use, once the file has settled
+	}
 	k.SHA256 = sum
 	return c.put(abs, k)
 }

@@ -23,7 +23,9 @@
 //     file whose path, size, modification time, inode and (on Linux) change
 //     time are all unchanged since it was hashed; anything else is hashed
 //     again. ctime cannot be set by a user, so rewriting a file in place and
-//     restoring its mtime still invalidates the entry.
+//     restoring its mtime still invalidates the entry; and a file changed
+//     less than two seconds ago is never cached, since a rewrite within one
+//     tick of the file system's coarse clock would keep its timestamps.
 //   - Checker fails closed: with a policy configured, a model whose
 //     certificate is missing, malformed or insufficiently signed, or whose
 //     file cannot be hashed, is refused in mode enforce. Without a policy the
