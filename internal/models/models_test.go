@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -334,4 +336,48 @@ func TestDigestCache(t *testing.T) {
 func testKey(name string) ed25519.PrivateKey {
 	seed := sha256.Sum256([]byte("silo models test key " + name))
 	return ed25519.NewKeyFromSeed(seed[:])
+}
+
+// TestPullRestartsWhenRangeUnsatisfiable: a partial file as long as the
+// remote one (a crash after the last byte, before the rename) gets 416 on
+// resume; the pull starts over instead of failing for ever.
+func TestPullRestartsWhenRangeUnsatisfiable(t *testing.T) {
+	content := tinyModel(t)
+	ms, url := newModelServer(t, content)
+	ms.cut.Store(int64(len(content) / 2))
+	s := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Pull(ctx, url, PullOptions{}); err == nil {
+		t.Fatal("cut pull succeeded")
+	}
+	// Pad the partial file and its state past the remote size.
+	partial := partialPath(s.Dir(), "tiny")
+	b, _ := os.ReadFile(partial + ".json")
+	var st partialState
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.OpenFile(partial, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write(make([]byte, len(content)))
+	f.Close()
+	h := sha256.New()
+	pb, _ := os.ReadFile(partial)
+	h.Write(pb)
+	st.Size = int64(len(pb))
+	st.Hash, _ = h.(encoding.BinaryMarshaler).MarshalBinary()
+	b, _ = json.Marshal(st)
+	os.WriteFile(partial+".json", b, 0o600)
+
+	m, err := s.Pull(ctx, url, PullOptions{SHA256: sha(content)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(m.Path); sha(got) != sha(content) {
+		t.Error("restarted pull holds the wrong bytes")
+	}
+	r2, _ := ms.ranges.Load(int64(2))
+	r3, _ := ms.ranges.Load(int64(3))
+	if n := ms.requests.Load(); n != 3 || r2 == "" || r3 != "" {
+		t.Errorf("%d requests, ranges %q then %q; want a refused resume, then a fresh GET", n, r2, r3)
+	}
 }

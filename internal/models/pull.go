@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -161,7 +162,22 @@ func resumeFrom(partial, u string) (*os.File, partialState, hash.Hash, error) {
 	return f, partialState{URL: u}, sha256.New(), nil
 }
 
+// errRestart: the server cannot serve the range asked for (the partial
+// file is complete or longer than the remote one); start over.
+var errRestart = errors.New("range not satisfiable")
+
 func (s *Store) download(ctx context.Context, u, partial string, o PullOptions) (string, error) {
+	sum, err := s.downloadOnce(ctx, u, partial, o)
+	if errors.Is(err, errRestart) {
+		if err := os.Remove(partial + ".json"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", err
+		}
+		sum, err = s.downloadOnce(ctx, u, partial, o)
+	}
+	return sum, err
+}
+
+func (s *Store) downloadOnce(ctx context.Context, u, partial string, o PullOptions) (string, error) {
 	f, st, h, err := resumeFrom(partial, u)
 	if err != nil {
 		return "", err
@@ -209,6 +225,8 @@ func (s *Store) download(ctx context.Context, u, partial string, o PullOptions) 
 		st = partialState{URL: u, ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
 		h = sha256.New()
 		total = resp.ContentLength
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && st.Size > 0:
+		return "", errRestart
 	default:
 		return "", fmt.Errorf("GET %s: %s", u, resp.Status)
 	}

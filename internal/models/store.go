@@ -173,7 +173,11 @@ func (s *Store) List() ([]Model, error) {
 	var out []Model
 	for _, de := range ents {
 		name, ok := strings.CutSuffix(de.Name(), Extension)
-		if !ok || !ValidName(name) || !de.Type().IsRegular() {
+		if !ok || !ValidName(name) || de.IsDir() {
+			continue
+		}
+		// A symbolic link to a model file is listed, as the engine serves it.
+		if fi, err := os.Stat(filepath.Join(s.dir, de.Name())); err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
 		m, err := s.Info(name)
