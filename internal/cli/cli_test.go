@@ -17,8 +17,9 @@ import (
 
 // syncBuffer is a bytes.Buffer safe for a writer and a reader.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	token string
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
@@ -59,6 +60,14 @@ func (c *cliEnv) must(args ...string) string {
 // generated model, and returns the admin's CLI environment.
 func startServer(t *testing.T) (admin *cliEnv, url, dataDir string) {
 	t.Helper()
+	admin, url, dataDir, _ = startServerLog(t)
+	return admin, url, dataDir
+}
+
+// startServerLog is startServer that also returns the server's log (debug
+// level) and the one-time token.
+func startServerLog(t *testing.T) (admin *cliEnv, url, dataDir string, log *syncBuffer) {
+	t.Helper()
 	dataDir = t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dataDir, "models"), 0o700); err != nil {
 		t.Fatal(err)
@@ -69,9 +78,10 @@ func startServer(t *testing.T) (admin *cliEnv, url, dataDir string) {
 	environ := []string{"HOME=" + t.TempDir(), "XDG_CONFIG_HOME=" + t.TempDir(), "SILO_DATA_DIR=" + dataDir}
 	ctx, cancel := context.WithCancel(context.Background())
 	var out syncBuffer
+	log = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--log-level", "error"}, strings.NewReader(""), &out, io.Discard, environ)
+		done <- Run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--log-level", "debug"}, strings.NewReader(""), &out, log, environ)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -92,7 +102,30 @@ func startServer(t *testing.T) (admin *cliEnv, url, dataDir string) {
 	url = m[1]
 	admin = &cliEnv{t: t, environ: append(environ, "XDG_CONFIG_HOME="+t.TempDir())}
 	admin.must("bootstrap", "--server", url, "--token", m[2], "--name", "root")
-	return admin, url, dataDir
+	log.token = m[2]
+	return admin, url, dataDir, log
+}
+
+// TestSecretsNeverLogged: after bootstrap, key creation, use and a failed
+// login, the server's debug log holds neither the bootstrap token nor any
+// API key, nor a message.
+func TestSecretsNeverLogged(t *testing.T) {
+	admin, url, _, log := startServerLog(t)
+	admin.must("users", "create", "bob")
+	secret := strings.TrimSpace(strings.Split(admin.must("keys", "create", "bob key", "--user", "bob"), "\n")[0])
+	bob := &cliEnv{t: t, environ: append(append([]string{}, admin.environ...), "XDG_CONFIG_HOME="+t.TempDir())}
+	bob.must("login", "--server", url, "--api-key", secret)
+	bob.run("the secret word is pineapple\n/exit\n", "chat", "--max-tokens", "2")
+	bob.run("", "login", "--server", url, "--api-key", "sk-silo-wrongwrongwrongwrongwrongwrongwrong")
+	logged := log.String()
+	if !strings.Contains(logged, "level=") {
+		t.Fatalf("no log captured: %q", logged)
+	}
+	for _, s := range []string{log.token, secret, "sk-silo-", "pineapple"} {
+		if strings.Contains(logged, s) {
+			t.Errorf("the server log contains %q", s)
+		}
+	}
 }
 
 func TestCLIAdminFlow(t *testing.T) {

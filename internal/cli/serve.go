@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/silo-ai/silo/internal/engine"
 	"github.com/silo-ai/silo/internal/engine/upstream"
 	"github.com/silo-ai/silo/internal/identity"
+	"github.com/silo-ai/silo/internal/seal"
 	"github.com/silo-ai/silo/internal/server"
 	"github.com/silo-ai/silo/internal/store"
 	"github.com/silo-ai/silo/internal/store/postgres"
@@ -47,7 +49,7 @@ data dir. On first start it prints a one-time token to create the first admin.`,
 	return cmd
 }
 
-func newLogger(w *os.File, cfg *config.Serve) *slog.Logger {
+func newLogger(w io.Writer, cfg *config.Serve) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
@@ -71,7 +73,7 @@ func openStore(ctx context.Context, db, dataDir string) (store.Store, error) {
 }
 
 func serve(ctx context.Context, e *env, cfg *config.Serve) error {
-	log := newLogger(os.Stderr, cfg)
+	log := newLogger(e.stderr, cfg)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
@@ -112,8 +114,14 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 	if err := engine.RegisterMetrics(reg, sched); err != nil {
 		return err
 	}
+	// The HPKE transport key is the server's own (it opens requests sealed
+	// in transit); it is kept so clients can pin its fingerprint.
+	transit, err := seal.LoadOrCreateServerKey(filepath.Join(cfg.DataDir, "transit.pem"))
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Options{
-		Store: st, Engine: sched, Log: log, Registry: reg,
+		Store: st, Engine: sched, Log: log, Registry: reg, TransitKey: transit,
 		MaxBodyBytes: cfg.MaxBodyBytes, MetricsToken: cfg.MetricsToken, Version: Version,
 		Models: trust.store, Trust: trust.checker, CertLog: trust.log,
 	})
