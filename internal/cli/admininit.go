@@ -206,7 +206,7 @@ func rewrapCmd(e *env) *cobra.Command {
 			fmt.Fprintf(e.stdout, "rewrapped %d messages; every stored message is sealed to exactly the live keys\n", done)
 			return nil
 		})
-	cmd.Flags().StringVar(&identity, "identity", "", "the admin's identity file (from `silo admin init`)")
+	cmd.Flags().StringVar(&identity, "identity", "", "the admin's identity file (from silo admin init)")
 	cmd.Flags().IntVar(&maxN, "max", 0, "stop after this many messages (0: no limit); run again to continue")
 	cmd.MarkFlagRequired("identity")
 	return cmd

@@ -71,8 +71,8 @@ type remoteFlags struct {
 }
 
 func addRemoteFlags(cmd *cobra.Command, f *remoteFlags) {
-	cmd.Flags().StringVar(&f.server, "server", "", "server URL (env SILO_SERVER; default from `silo login`, else https://"+config.DefaultAddr+")")
-	cmd.Flags().StringVar(&f.apiKey, "api-key", "", "API key (env SILO_API_KEY; default from `silo login`)")
+	cmd.Flags().StringVar(&f.server, "server", "", "server URL (env SILO_SERVER; default from silo login, else https://"+config.DefaultAddr+")")
+	cmd.Flags().StringVar(&f.apiKey, "api-key", "", "API key (env SILO_API_KEY; default from silo login)")
 	cmd.Flags().StringVar(&f.ca, "ca", "", "PEM certificate to trust (env SILO_CA; default: the local server's self-signed certificate)")
 }
 
