@@ -23,5 +23,12 @@
 // block adds one scaled term to a single accumulator. Batches of Q8_0 and
 // Q4_0 rows (prompt processing) run eight activation rows at a time over
 // each weight row, with the activations transposed so that one vector
-// instruction serves all eight.
+// instruction serves all eight. Decoding (one activation row, or the two
+// to five left past the groups of eight) takes a chunk of weight rows per
+// kernel call, and with AVX-512 VNNI unpacks each weight block once for
+// all the activation rows. The activations are quantized in SIMD too,
+// bit-identical to the Go quantizer.
+//
+// MatMul allocates nothing once warm: its state and the per-thread
+// scratch are recycled.
 package kernels
