@@ -15,10 +15,13 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/silo-ai/silo/internal/client"
 	"github.com/silo-ai/silo/internal/config"
 	"github.com/silo-ai/silo/internal/models"
+	"github.com/silo-ai/silo/internal/provenance"
+	"github.com/silo-ai/silo/internal/tlog"
 )
 
 // trust is what silo serve needs to enforce provenance: the model store,
@@ -60,7 +63,23 @@ func openTrust(e *env, cfg *config.Serve, log *slog.Logger) (*trust, error) {
 	if t.log, err = models.OpenCertLog(filepath.Join(cfg.DataDir, "log")); err != nil {
 		return nil, err
 	}
-	t.checker.Evidence = t.log.Evidence
+	t.checker.Evidence, t.checker.LogState = t.log.Evidence, t.log.State
+	var ws []note.Verifier
+	for _, w := range cfg.LogWitnesses {
+		name, key, ok := strings.Cut(w, "=")
+		pub, err := provenance.ParsePublicKey(key)
+		if !ok || err != nil {
+			t.close()
+			return nil, fmt.Errorf("config: log-witness %q: want NAME=PUBLIC-KEY (%v)", w, err)
+		}
+		v, err := tlog.NewCosignatureVerifier(name, pub)
+		if err != nil {
+			t.close()
+			return nil, fmt.Errorf("config: log-witness %q: %w", w, err)
+		}
+		ws = append(ws, v)
+	}
+	t.log.TrustWitnesses(ws...)
 	return t, nil
 }
 

@@ -245,3 +245,45 @@ func TestServeEnforcesPolicy(t *testing.T) {
 		t.Errorf("models show:\n%s", out)
 	}
 }
+
+// TestServeRequiresWitnesses: under a rule requiring one witness
+// cosignature, a model signed 2 of 2 is refused until `silo log witness
+// --submit` cosigns the log's checkpoint; a witness the server does not
+// trust adds nothing.
+func TestServeRequiresWitnesses(t *testing.T) {
+	dir := t.TempDir()
+	dataDir := t.TempDir()
+	alice, bob, _ := keyFiles(t, dir)
+	policy := filepath.Join(dir, "witnessed.json")
+	os.WriteFile(policy, fmt.Appendf(nil, `{"mode": "enforce", "keys": {"alice": %q, "bob": %q},
+  "rules": [{"models": "*", "keys": ["alice", "bob"], "threshold": 2, "log": {"required": true, "witnesses": 1}}]}`,
+		provenance.FormatPublicKey(testSeed("alice").Public().(ed25519.PublicKey)),
+		provenance.FormatPublicKey(testSeed("bob").Public().(ed25519.PublicKey))), 0o644)
+	witness := func(name string) string {
+		p := filepath.Join(dir, name+".key")
+		os.WriteFile(p, []byte(base64.StdEncoding.EncodeToString(testSeed(name).Seed())), 0o600)
+		return p
+	}
+	w1, rogue := witness("w1"), witness("rogue")
+	os.MkdirAll(filepath.Join(dataDir, "models"), 0o755)
+	weights := filepath.Join(dataDir, "models", "tiny.gguf")
+	writeTiny(t, weights)
+	admin, _, _ := startServeWith(t, dataDir, "--policy", policy,
+		"--log-witness", "witness.example/w1="+provenance.FormatPublicKey(testSeed("w1").Public().(ed25519.PublicKey)))
+	cert := weights + ".dsse.json"
+	admin.must("cert", "create", "--weights", weights, "--builder", "https://ci.example.org", "-o", cert)
+	admin.must("cert", "sign", cert, "--key", alice)
+	admin.must("cert", "sign", cert, "--key", bob)
+	if out := admin.must("models", "ls"); !regexp.MustCompile(`tiny\s+builtin\s+false\s+refused\s+.*0 witness cosignature`).MatchString(out) {
+		t.Fatalf("no cosignature yet: models ls:\n%s", out)
+	}
+	if _, err := admin.run("", "log", "witness", "--key", rogue, "--name", "rogue.example/w", "--submit"); err == nil {
+		t.Error("a cosignature from an untrusted witness was accepted")
+	}
+	if out := admin.must("log", "witness", "--key", w1, "--name", "witness.example/w1", "--submit"); !strings.Contains(out, "cosignature added") {
+		t.Errorf("witness --submit: %s", out)
+	}
+	if out := admin.must("models", "ls"); !regexp.MustCompile(`tiny\s+builtin\s+true\s+verified`).MatchString(out) {
+		t.Errorf("after the cosignature: models ls:\n%s", out)
+	}
+}

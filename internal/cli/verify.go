@@ -283,6 +283,7 @@ func logCmd(e *env) *cobra.Command {
 func logWitnessCmd(e *env) *cobra.Command {
 	var rf remoteFlags
 	var keyFile, name, state, logKey string
+	var submit bool
 	cmd := &cobra.Command{
 		Use:   "witness --key FILE --name NAME",
 		Short: "Cosign the server's current log checkpoint if it is consistent with the last one this witness cosigned",
@@ -338,8 +339,25 @@ tlog-cosignature line. An inconsistent checkpoint is refused and nothing is reco
 				return fmt.Errorf("refusing to cosign %s at size %d: %w", origin, cp.Size, err)
 			}
 			fmt.Fprintf(e.stderr, "cosigned %s at size %d (previously %d)\n", origin, cp.Size, oldSize)
-			_, err = e.stdout.Write(line)
-			return err
+			if _, err := e.stdout.Write(line); err != nil {
+				return err
+			}
+			if !submit {
+				return nil
+			}
+			if cfg.APIKey == "" {
+				return withHint(errors.New("--submit needs an admin API key"), "run `silo login`, or set SILO_API_KEY")
+			}
+			acl, err := client.New(cfg.Server, cfg.APIKey, cfg.CA)
+			if err != nil {
+				return err
+			}
+			cosigned := append(append([]byte(nil), signed...), line...)
+			if err := acl.Do(ctx, "POST", "/api/v1/log/cosignatures", map[string]string{"checkpoint": string(cosigned)}, nil); err != nil {
+				return fmt.Errorf("submit the cosignature: %w", err)
+			}
+			fmt.Fprintln(e.stderr, "cosignature added to the server's checkpoint")
+			return nil
 		},
 	}
 	addRemoteFlags(cmd, &rf)
@@ -347,6 +365,7 @@ tlog-cosignature line. An inconsistent checkpoint is refused and nothing is reco
 	cmd.Flags().StringVar(&name, "name", "", "the witness's name, e.g. witness.example.org/w1")
 	cmd.Flags().StringVar(&state, "state", "", "the witness's state file (default <config>/witness.json)")
 	cmd.Flags().StringVar(&logKey, "log-key", "", "the log's signed-note verifier key (default: trusted on first use)")
+	cmd.Flags().BoolVar(&submit, "submit", false, "also add the cosignature to the server's checkpoint (needs an admin API key)")
 	cmd.MarkFlagRequired("key")
 	cmd.MarkFlagRequired("name")
 	return cmd

@@ -46,6 +46,7 @@ type Serve struct {
 	DB              string        `koanf:"db"`
 	ModelsDir       string        `koanf:"models-dir"`
 	Policy          string        `koanf:"policy"`
+	LogWitnesses    []string      `koanf:"log-witness"`
 	TLSCert         string        `koanf:"tls-cert"`
 	TLSKey          string        `koanf:"tls-key"`
 	TLSHosts        []string      `koanf:"tls-hosts"`
@@ -96,6 +97,7 @@ func ServeFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", DefaultDataDir(), "directory for the database, TLS pair and models")
 	fs.String("db", "", "database: empty for SQLite in the data dir, or a postgres:// URL")
 	fs.String("models-dir", "", "directory of GGUF models for the built-in engine (default <data-dir>/models)")
+	fs.StringArray("log-witness", nil, "a witness trusted to cosign the certificate log, as NAME=PUBLIC-KEY (repeatable; key as ed25519:<base64> or an ssh-ed25519 line)")
 	fs.String("policy", "", "trust policy file (JSON, see internal/provenance): its mode enforce refuses models without valid signed provenance; without one, models load unverified")
 	fs.String("tls-cert", "", "TLS certificate file (PEM); default: a self-signed pair made in <data-dir>/tls on first start")
 	fs.String("tls-key", "", "TLS private key file (PEM), with --tls-cert")

@@ -29,8 +29,39 @@ type CertLog struct {
 	origin string
 	vkey   string
 
-	mu    sync.Mutex
-	index map[[32]byte]int64 // sha256 of envelope -> record index
+	mu        sync.Mutex
+	index     map[[32]byte]int64 // sha256 of envelope -> record index
+	witnesses []note.Verifier
+}
+
+// TrustWitnesses names the witnesses whose cosignatures (C2SP
+// tlog-cosignature) the log accepts with AddCosignatures and counts in
+// Evidence.
+func (c *CertLog) TrustWitnesses(ws ...note.Verifier) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.witnesses = append([]note.Verifier(nil), ws...)
+}
+
+// AddCosignatures merges trusted witnesses' cosignatures of the current
+// checkpoint into it (see tlog.Log.AddCosignatures): clients then fetch
+// them with the checkpoint. A checkpoint that is not the current one is
+// tlog.ErrNotFound; one without a trusted cosignature tlog.ErrBadSignature.
+func (c *CertLog) AddCosignatures(signed []byte) error {
+	c.mu.Lock()
+	ws := c.witnesses
+	c.mu.Unlock()
+	if len(ws) == 0 {
+		return fmt.Errorf("models: add cosignatures: no trusted witnesses: %w", tlog.ErrBadSignature)
+	}
+	return c.log.AddCosignatures(signed, ws...)
+}
+
+// State identifies the current signed checkpoint, cosignatures included:
+// it changes when the log grows or is cosigned.
+func (c *CertLog) State() string {
+	sum := sha256.Sum256(c.log.Checkpoint())
+	return hex.EncodeToString(sum[:])
 }
 
 // OpenCertLog opens (creating if needed) the certificate log in dir.
@@ -174,10 +205,10 @@ func (c *CertLog) proofLocked(i int64) (tlog.InclusionProof, error) {
 	return tlog.InclusionProof{Index: i, TreeSize: cp.Size, Proof: rp, Checkpoint: signed}, nil
 }
 
-// Evidence is a Checker.Evidence: it logs a signed envelope (once) and checks
+// Evidence is a Checker.Evidence: it logs a signed envelope (once), checks
 // the inclusion proof against the log's signed checkpoint with
-// golang.org/x/mod/sumdb/tlog. Witnesses is 0: witness cosignatures are
-// not counted by the server for its own log.
+// golang.org/x/mod/sumdb/tlog, and counts the distinct trusted witnesses
+// that cosigned that checkpoint.
 func (c *CertLog) Evidence(_ string, envelope []byte) *provenance.LogEvidence {
 	// Only a well-formed, signed envelope earns a place in the log.
 	if env, err := provenance.ParseEnvelope(envelope); err != nil || len(env.Signatures) == 0 {
@@ -190,7 +221,23 @@ func (c *CertLog) Evidence(_ string, envelope []byte) *provenance.LogEvidence {
 	if VerifyInclusion(p, envelope, c.origin, c.log.Verifier()) != nil {
 		return nil
 	}
-	return &provenance.LogEvidence{Included: true}
+	ev := &provenance.LogEvidence{Included: true}
+	c.mu.Lock()
+	ws := c.witnesses
+	c.mu.Unlock()
+	if len(ws) > 0 {
+		vs := append([]note.Verifier{c.log.Verifier()}, ws...)
+		if _, n, err := tlog.OpenCheckpoint(p.Checkpoint, c.origin, note.VerifierList(vs...)); err == nil {
+			seen := map[string]bool{}
+			for _, sig := range n.Sigs {
+				if sig.Name != c.origin && !seen[sig.Name] {
+					seen[sig.Name] = true
+					ev.Witnesses++
+				}
+			}
+		}
+	}
+	return ev
 }
 
 // VerifyInclusion checks an inclusion proof of record: the checkpoint is

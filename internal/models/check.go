@@ -60,6 +60,10 @@ type Checker struct {
 	// Evidence, when set, returns what the caller verified about the
 	// inclusion of a model's certificate envelope in the transparency log.
 	Evidence func(modelPath string, envelope []byte) *provenance.LogEvidence
+	// LogState, when set with Evidence, identifies the log's current
+	// checkpoint (CertLog.State): remembered verdicts hold only while it is
+	// unchanged, since the evidence may change with it.
+	LogState func() string
 	// Log receives one line per model the first time it is refused or
 	// allowed with a warning (default slog.Default()).
 	Log *slog.Logger
@@ -75,6 +79,7 @@ type Checker struct {
 type cachedVerdict struct {
 	name       string
 	file, cert digestEntry
+	log        string
 	v          Verdict
 }
 
@@ -142,19 +147,26 @@ func (c *Checker) Check(ctx context.Context, name, path string) Verdict {
 		return c.check(ctx, name, path)
 	}
 	file, cert, settled := stamps(path)
+	logState := ""
+	if c.LogState != nil {
+		logState = c.LogState()
+	}
 	if settled {
 		c.mu.Lock()
 		e, ok := c.verdicts[path]
 		c.mu.Unlock()
-		if ok && e.name == name && e.file == file && e.cert == cert {
+		if ok && e.name == name && e.file == file && e.cert == cert && e.log == logState {
 			return e.v
 		}
 	}
 	v := c.check(ctx, name, path)
+	if c.LogState != nil {
+		logState = c.LogState() // the check may have logged the certificate
+	}
 	if settled {
 		// Stamps taken before the check: a change during it shows next time.
 		c.mu.Lock()
-		c.verdicts[path] = cachedVerdict{name: name, file: file, cert: cert, v: v}
+		c.verdicts[path] = cachedVerdict{name: name, file: file, cert: cert, log: logState, v: v}
 		c.mu.Unlock()
 	}
 	return v

@@ -17,12 +17,13 @@ import (
 // validBodies are accepted bodies for every operation that takes one; the
 // bad-input test breaks one thing at a time.
 var validBodies = map[string]map[string]any{
-	"bootstrap":  {"token": strings.Repeat("t", 30), "name": "zed"},
-	"createUser": {"name": "bob"},
-	"updateUser": {"disabled": false},
-	"setLimits":  {"tokens_per_day": 5, "requests_per_minute": 5},
-	"createKey":  {"name": "spare"},
-	"pullModel":  {"source": "https://example.invalid/m.gguf"},
+	"bootstrap":       {"token": strings.Repeat("t", 30), "name": "zed"},
+	"createUser":      {"name": "bob"},
+	"updateUser":      {"disabled": false},
+	"setLimits":       {"tokens_per_day": 5, "requests_per_minute": 5},
+	"createKey":       {"name": "spare"},
+	"pullModel":       {"source": "https://example.invalid/m.gguf"},
+	"addCosignatures": {"checkpoint": "silo.log/x\n1\n" + strings.Repeat("A", 43) + "=\n\n— silo.log/x AAAA\n"},
 	// Sealing keys (keys_api_test.go): a public key, never a private one.
 	"registerDevice":  {"name": "laptop", "recipient": testRecipient},
 	"setAdminKey":     {"recipient": testRecipient},
@@ -32,12 +33,13 @@ var validBodies = map[string]map[string]any{
 
 // stringField is the client string field of each body to abuse.
 var stringField = map[string]string{
-	"bootstrap":  "name",
-	"createUser": "name",
-	"updateUser": "email",
-	"setLimits":  "tokens_per_day",
-	"createKey":  "name",
-	"pullModel":  "source",
+	"bootstrap":       "name",
+	"createUser":      "name",
+	"updateUser":      "email",
+	"setLimits":       "tokens_per_day",
+	"createKey":       "name",
+	"pullModel":       "source",
+	"addCosignatures": "checkpoint",
 	// Sealing keys (keys_api_test.go).
 	"registerDevice":  "recipient",
 	"setAdminKey":     "recipient",
@@ -177,9 +179,10 @@ func TestAuthorization(t *testing.T) {
 		"verifyAudit": {401, 403, 200},
 		"listModels":  {401, 200, 200},
 		// Models: the harness has no models directory (models_api_test.go has one).
-		"getModel":    {401, 404, 404},
-		"deleteModel": {401, 403, 404},
-		"pullModel":   {401, 403, 404},
+		"getModel":        {401, 404, 404},
+		"deleteModel":     {401, 403, 404},
+		"pullModel":       {401, 403, 404},
+		"addCosignatures": {401, 403, 404}, // no certificate log in the harness
 		// Sealing keys and conversations (targets: sealedTarget).
 		"listDevices":        {401, 200, 200},
 		"registerDevice":     {401, 201, 409}, // the user registered this public key first

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/silo-ai/silo/internal/identity"
 	"github.com/silo-ai/silo/internal/problem"
 	"github.com/silo-ai/silo/internal/tlog"
 )
@@ -16,6 +17,7 @@ import (
 // CDN: full tiles never change and may be cached for good; the checkpoint
 // and partial tiles may not.
 func (s *Server) logRoutes() {
+	s.mux.HandleFunc("POST /api/v1/log/cosignatures", s.api(adminOnly(s.addCosignatures)))
 	if s.opts.CertLog == nil {
 		return
 	}
@@ -64,4 +66,31 @@ func (s *Server) certInclusion(envelope []byte) *inclusionJSON {
 		return nil
 	}
 	return &inclusionJSON{Index: p.Index, TreeSize: p.TreeSize, Checkpoint: string(p.Checkpoint)}
+}
+
+// addCosignatures merges witness cosignatures into the current checkpoint.
+func (s *Server) addCosignatures(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
+	if s.opts.CertLog == nil {
+		return problem.NotFound("this server has no certificate log")
+	}
+	var in struct {
+		Checkpoint string `json:"checkpoint"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	err := s.opts.CertLog.AddCosignatures([]byte(in.Checkpoint))
+	switch {
+	case errors.Is(err, tlog.ErrNotFound):
+		return problem.Conflict("not the log's current checkpoint (it has grown since): cosign the current one")
+	case errors.Is(err, tlog.ErrBadSignature):
+		return problem.Invalid("no valid cosignature from a witness this server trusts (silo serve --log-witness)")
+	case err != nil:
+		return err
+	}
+	if err := s.record(r, p, "log.cosign", "log:"+s.opts.CertLog.Origin(), nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
