@@ -165,6 +165,66 @@ type SealKeyFilter struct {
 	LiveOnly bool // leave out revoked keys
 }
 
+// Identity (issue 4): passkeys, WebAuthn ceremony challenges, browser
+// sessions, TOTP and invitations. Secrets are stored hashed, except the
+// TOTP secret, which the server needs to check codes.
+
+// Passkey is a user's WebAuthn credential. Credential is the WebAuthn
+// library's record of it (public key, flags, sign counter), opaque here.
+type Passkey struct {
+	ID           uuid.UUID
+	UserID       uuid.UUID
+	CredentialID []byte // unique
+	Name         string
+	Credential   []byte
+	CreatedAt    time.Time
+	LastUsedAt   *time.Time
+}
+
+// Challenge is the server half of a WebAuthn ceremony, found by the
+// SHA-256 of its challenge and spent once.
+type Challenge struct {
+	Hash      []byte // 32 bytes; unique
+	Kind      string // what the ceremony is for, as identity names it
+	Data      []byte // the ceremony state, opaque here
+	ExpiresAt time.Time
+}
+
+// Session is a browser sign-in. Hash is SHA-256 of the cookie's secret.
+// A Restricted session may only enroll TOTP (required, not yet enrolled).
+type Session struct {
+	ID         uuid.UUID
+	UserID     uuid.UUID
+	Hash       []byte
+	Restricted bool
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastSeenAt time.Time
+}
+
+// TOTP is a user's authenticator-app secret (RFC 6238). LastStep is the
+// last time step a code was accepted for; codes of that step or older are
+// refused, so a code works once.
+type TOTP struct {
+	UserID      uuid.UUID
+	Secret      string // base32
+	ConfirmedAt *time.Time
+	LastStep    int64
+}
+
+// Invitation is a single-use sign-up link. Hash is SHA-256 of its token.
+type Invitation struct {
+	ID        uuid.UUID
+	Hash      []byte
+	Email     string // may be empty: any allowed address
+	Role      string
+	CreatedBy *uuid.UUID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	UserID    *uuid.UUID // the user it created
+}
+
 // Store is silo's persistent state. Implementations are safe for concurrent
 // use, and every method either fully applies or leaves no trace.
 type Store interface {
@@ -267,6 +327,54 @@ type Store interface {
 	// if there is no such message in that conversation, ErrConflict if its
 	// version moved on.
 	ResealMessage(ctx context.Context, m *SealedMessage) error
+
+	// Identity (issue 4, store/*/identity.go).
+	//
+	// CreatePasskey fails with ErrNotFound if the user does not exist and
+	// ErrConflict on a duplicate ID or credential ID.
+	CreatePasskey(ctx context.Context, p *Passkey) error
+	GetPasskeyByCredentialID(ctx context.Context, credentialID []byte) (*Passkey, error)
+	// ListPasskeys lists a user's passkeys, oldest first.
+	ListPasskeys(ctx context.Context, userID uuid.UUID) ([]Passkey, error)
+	// UpdatePasskeyUse stores a passkey's credential record after a sign-in
+	// (its counter moves) and its last-used time.
+	UpdatePasskeyUse(ctx context.Context, id uuid.UUID, credential []byte, at time.Time) error
+	// PutChallenge stores a challenge (ErrConflict on a duplicate hash) and
+	// drops expired ones.
+	PutChallenge(ctx context.Context, c *Challenge) error
+	// TakeChallenge deletes and returns a challenge: ErrNotFound if there is
+	// none or it expired by now. Of concurrent takes, at most one succeeds.
+	TakeChallenge(ctx context.Context, hash []byte, now time.Time) (*Challenge, error)
+	// CreateSession fails with ErrNotFound if the user does not exist and
+	// ErrConflict on a duplicate hash; it drops expired sessions.
+	CreateSession(ctx context.Context, s *Session) error
+	// GetSessionByHash returns a session, expired or not.
+	GetSessionByHash(ctx context.Context, hash []byte) (*Session, error)
+	// ListSessions lists a user's sessions, oldest first.
+	ListSessions(ctx context.Context, userID uuid.UUID) ([]Session, error)
+	// TouchSession records a use; LastSeenAt only moves forward.
+	TouchSession(ctx context.Context, id uuid.UUID, at time.Time) error
+	// ElevateSession clears a session's Restricted flag.
+	ElevateSession(ctx context.Context, id uuid.UUID) error
+	DeleteSession(ctx context.Context, id uuid.UUID) error
+	// DeleteUserSessions deletes every session of a user and says how many.
+	DeleteUserSessions(ctx context.Context, userID uuid.UUID) (int64, error)
+	GetTOTP(ctx context.Context, userID uuid.UUID) (*TOTP, error)
+	// PutTOTP creates or replaces a user's TOTP; ErrNotFound without the user.
+	PutTOTP(ctx context.Context, t *TOTP) error
+	// UseTOTPStep records that a code of time step step was accepted:
+	// ErrConflict unless step is past LastStep, ErrNotFound without a TOTP.
+	UseTOTPStep(ctx context.Context, userID uuid.UUID, step int64) error
+	// CreateInvitation fails with ErrConflict on a duplicate ID or hash.
+	CreateInvitation(ctx context.Context, inv *Invitation) error
+	GetInvitationByHash(ctx context.Context, hash []byte) (*Invitation, error)
+	// ListInvitations lists invitations, oldest first.
+	ListInvitations(ctx context.Context) ([]Invitation, error)
+	// AcceptInvitation, in one transaction, marks invitation id used at at
+	// (ErrConflict if it was, ErrNotFound if there is none), creates u and
+	// the passkey pk of u, and records u as the invitation's user. Nothing
+	// is left behind on error (e.g. ErrConflict for a taken name).
+	AcceptInvitation(ctx context.Context, id uuid.UUID, u *User, pk *Passkey, at time.Time) error
 
 	// Close releases the store; later calls fail, and a second Close is a no-op.
 	Close() error

@@ -58,6 +58,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Conversations", testConversations},
 		{"SealedDeleteUser", testSealedDeleteUser},
 		{"AppendConcurrent", testAppendConcurrent},
+		// Identity (identity.go).
+		{"Passkeys", testPasskeys},
+		{"Challenges", testChallenges},
+		{"Sessions", testSessions},
+		{"TOTP", testTOTP},
+		{"Invitations", testInvitations},
 		{"Close", testClose},
 	}
 	for _, tt := range tests {
