@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"runtime/debug"
 	"testing"
 
 	"github.com/silo-ai/silo/internal/engine/ggml"
@@ -213,4 +214,30 @@ func TestMatMulPanicsOnShortSlices(t *testing.T) {
 		}
 	}()
 	MatMul(make([]float32, 1), w, make([]float32, 4), 1)
+}
+
+// TestMatMulAllocs checks that a warm MatMul allocates nothing, for
+// decoding (one and four activation rows) and batches, on one thread and
+// two.
+func TestMatMulAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items")
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer SetThreads(SetThreads(0))
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, typ := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K} {
+		w, _ := randMatrix(t, r, typ, 256, 512)
+		for _, threads := range []int{1, 2} {
+			SetThreads(threads)
+			for _, n := range []int{1, 4, 16} {
+				x := gaussian(r, n*512)
+				out := make([]float32, n*256)
+				MatMul(out, w, x, n)
+				if a := testing.AllocsPerRun(20, func() { MatMul(out, w, x, n) }); a != 0 {
+					t.Errorf("%v, %d threads, n=%d: %v allocations per call", typ, threads, n, a)
+				}
+			}
+		}
+	}
 }
