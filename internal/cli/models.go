@@ -381,7 +381,7 @@ func (e *env) printImported(m *models.Model, st *models.Store) {
 	if m.Certificate == "" {
 		fmt.Fprintln(e.stdout, "no certificate: the model is unverified (under a policy in mode enforce, silo serve will refuse it)")
 	} else {
-		fmt.Fprintln(e.stdout, "certificate installed; silo serve logs it in its transparency log when it first checks the model")
+		fmt.Fprintln(e.stdout, "certificate installed; silo serve, under a trust policy, logs it in its transparency log when it first checks the model")
 	}
 }
 
