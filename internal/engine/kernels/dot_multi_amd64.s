@@ -1,8 +1,9 @@
 #include "textflag.h"
 
-// AVX-512 VNNI kernels for 2 to 5 activation rows (batched decoding): the
-// weights of eight blocks are loaded and unpacked once into Y16..Y23 and
-// multiplied with every activation row; each row's accumulators stay on
+// Kernels for 2 to 5 activation rows (batched decoding): the weights of
+// eight blocks are loaded and unpacked once into registers (Y16..Y23 with
+// AVX-512 VNNI, Y4..Y11 with AVX2) and multiplied with every activation
+// row; each row's accumulators stay on
 // the stack. The arithmetic per row is that of the single-row kernels
 // (dot_vnni_amd64.s), so the results are the same bit for bit.
 //
@@ -25,6 +26,27 @@
 	VPINSRW $6, o6(SI), X15, X15 \
 	VPINSRW $7, o7(SI), X15, X15 \
 	VCVTPH2PS X15, Y15
+
+// MSCALES14 is MSCALES into Y14.
+#define MSCALES14(o1, o2, o3, o4, o5, o6, o7) \
+	MOVWLZX (SI), AX \
+	VMOVD AX, X14 \
+	VPINSRW $1, o1(SI), X14, X14 \
+	VPINSRW $2, o2(SI), X14, X14 \
+	VPINSRW $3, o3(SI), X14, X14 \
+	VPINSRW $4, o4(SI), X14, X14 \
+	VPINSRW $5, o5(SI), X14, X14 \
+	VPINSRW $6, o6(SI), X14, X14 \
+	VPINSRW $7, o7(SI), X14, X14 \
+	VCVTPH2PS X14, Y14
+
+// MSTEP14 is MSTEP with the weight scales in Y14.
+#define MSTEP14 \
+	VCVTDQ2PS Y0, Y0 \
+	VMULPS (R12), Y14, Y3 \
+	VMULPS Y3, Y0, Y0 \
+	VADDPS (R14), Y0, Y0 \
+	VMOVUPS Y0, (R14)
 
 // MSTEP scales the eight integer block sums in Y0 of the activation row at
 // BX/R12/R13 (quants, scales, sums) by Y15 and that row's scales and adds
@@ -242,5 +264,92 @@ q8fin:
 	ADDQ R10, R9
 	DECQ R11
 	JNZ q8row
+	VZEROUPPER
+	RET
+
+// Q4UNPACK loads the quants of blocks p (at wo1(SI)) and p+4 (wo2(SI))
+// into one register and splits them into low (lo) and high (hi) nibbles.
+#define Q4UNPACK(wo1, wo2, lo, hi) \
+	VMOVDQU wo1(SI), X12 \
+	VINSERTI128 $1, wo2(SI), Y12, Y12 \
+	VPSRLW $4, Y12, hi \
+	VPAND Y13, Y12, lo \
+	VPAND Y13, hi, hi
+
+// Q4PAIRM sets r to the partial sums of a pair of blocks of the activation
+// row at BX (paired layout at yo) with the unpacked weights lo and hi; the
+// two VPMADDUBSW results are added as int16 (each at most 2*15*127).
+#define Q4PAIRM(yo, yo2, lo, hi, r) \
+	VPMADDUBSW yo(BX), lo, r \
+	VPMADDUBSW yo2(BX), hi, Y12 \
+	VPADDW Y12, r, r \
+	VPMADDWD Y15, r, r
+
+// func dotQ4_0AVX2Multi(w *byte, rs, nrows int, y *int8, ystride int, d *float32, ysum *int32, dstride, m, ngroups int, out *float32, ostride int)
+// y is in acts.pairQ4's layout.
+TEXT ·dotQ4_0AVX2Multi(SB), NOSPLIT, $160-96
+	MOVQ w+0(FP), R9
+	MOVQ rs+8(FP), R10
+	MOVQ nrows+16(FP), R11
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+
+a4row:
+	MROWSTART
+
+a4group:
+	Q4UNPACK(2, 74, Y4, Y5)
+	Q4UNPACK(20, 92, Y6, Y7)
+	Q4UNPACK(38, 110, Y8, Y9)
+	Q4UNPACK(56, 128, Y10, Y11)
+	MSCALES14(18, 36, 54, 72, 90, 108, 126)
+	MGROUPSTART
+
+a4act:
+	Q4PAIRM(0, 32, Y4, Y5, Y0)
+	Q4PAIRM(64, 96, Y6, Y7, Y1)
+	Q4PAIRM(128, 160, Y8, Y9, Y2)
+	Q4PAIRM(192, 224, Y10, Y11, Y3)
+	VPHADDD Y1, Y0, Y0
+	VPHADDD Y3, Y2, Y2
+	VPHADDD Y2, Y0, Y0
+	VMOVDQU (R13), Y1
+	VPSLLD $3, Y1, Y1
+	VPSUBD Y1, Y0, Y0
+	MSTEP14
+	MNEXT(a4act)
+	ADDQ $144, SI
+	ADDQ $256, DI
+	ADDQ $32, DX
+	ADDQ $32, R8
+	DECQ CX
+	JNZ a4group
+	// Store the sums of the m accumulators (in hsum8's order) at out,
+	// out+ostride, ...
+	MOVQ out+80(FP), AX
+	LEAQ 0(SP), R14
+	MOVQ m+64(FP), R15
+
+a4fin:
+	VMOVUPS (R14), X0
+	VMOVUPS 16(R14), X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	VMOVSS X0, (AX)
+	ADDQ ostride+88(FP), AX
+	ADDQ $32, R14
+	DECQ R15
+	JNZ a4fin
+	ADDQ $4, out+80(FP)
+	ADDQ R10, R9
+	DECQ R11
+	JNZ a4row
 	VZEROUPPER
 	RET

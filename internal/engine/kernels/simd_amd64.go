@@ -58,6 +58,9 @@ func dotQ8_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, n
 func dotQ4_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
 
 //go:noescape
+func dotQ4_0AVX2Multi(w *byte, rs, nrows int, y *int8, ystride int, d *float32, ysum *int32, dstride, m, ngroups int, out *float32, ostride int)
+
+//go:noescape
 func dotQ8_0VNNIMulti(w *byte, rs, nrows int, y *int8, ystride int, d *float32, ysum *int32, dstride, m, ngroups int, out *float32, ostride int)
 
 //go:noescape
@@ -193,7 +196,7 @@ func (k *blockKernels) group(w []byte, a *acts, g, b0, nb int, acc *[64]float32,
 
 var (
 	q8_0AVX2 = &blockKernels{34, false, dotQ8_0AVX2Rows, dotQ8_0x8AVX2, nil}
-	q4_0AVX2 = &blockKernels{18, false, dotQ4_0AVX2Rows, dotQ4_0x8AVX2, nil}
+	q4_0AVX2 = &blockKernels{18, false, dotQ4_0AVX2Rows, dotQ4_0x8AVX2, dotQ4_0AVX2Multi}
 	q8_0VNNI = &blockKernels{34, true, dotQ8_0VNNIRows, dotQ8_0x8VNNI, dotQ8_0VNNIMulti}
 	q4_0VNNI = &blockKernels{18, true, dotQ4_0VNNIRows, dotQ4_0x8VNNI, dotQ4_0VNNIMulti}
 )
