@@ -99,9 +99,8 @@ func (a *acts) do(c int, _ *scratch) {
 	switch a.t {
 	case ggml.Q4_K, ggml.Q5_K, ggml.Q6_K:
 		perRow := a.cols / 256
-		for b := i0 * perRow; b < i1*perRow; b++ {
-			a.d[b] = quantQ8K(x[b*256:b*256+256], a.qs[b*256:b*256+256], a.bs[b*16:b*16+16])
-		}
+		b0, b1 := i0*perRow, i1*perRow
+		quantQ8KBlocks(x[b0*256:b1*256], a.qs[b0*256:b1*256], a.bs[b0*16:b1*16], a.d[b0:b1])
 		return
 	}
 	perRow := a.cols / 32
@@ -125,6 +124,23 @@ func quantQ8Blocks(x []float32, q []int8, d []float32, ysum []int32) {
 		return
 	}
 	quantQ8BlocksGeneric(x, q, d, ysum)
+}
+
+// quantQ8KBlocks quantizes len(d) blocks of 256 activations from x to
+// ggml's Q8_K: quants q, 16 sums of 16 quants per block in bs, scales d.
+func quantQ8KBlocks(x []float32, q []int8, bs []int16, d []float32) {
+	if f := simd.quantK; f != nil && !generic.Load() {
+		f(x, q, bs, d)
+		return
+	}
+	quantQ8KBlocksGeneric(x, q, bs, d)
+}
+
+// quantQ8KBlocksGeneric is quantQ8KBlocks in Go.
+func quantQ8KBlocksGeneric(x []float32, q []int8, bs []int16, d []float32) {
+	for b := range d {
+		d[b] = quantQ8K(x[b*256:b*256+256], q[b*256:b*256+256], bs[b*16:b*16+16])
+	}
 }
 
 // quantQ8BlocksGeneric quantizes len(d) blocks of 32 activations from x

@@ -63,3 +63,26 @@ func BenchmarkQuantQ8(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQuantQ8K measures the Q8_K activation quantization (K-quant
+// weights) of one 2048-wide row, per kernel set.
+func BenchmarkQuantQ8K(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	const cols = 2048
+	x := gaussian(r, cols)
+	q, s, d := make([]int8, cols), make([]int16, cols/16), make([]float32, cols/256)
+	sets := append([]kernelSet{{name: "generic", supported: true, quantK: quantQ8KBlocksGeneric}}, kernelSets...)
+	for _, set := range sets {
+		if !set.supported || set.quantK == nil {
+			continue
+		}
+		b.Run(set.name, func(b *testing.B) {
+			b.SetBytes(cols * 4)
+			c0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				set.quantK(x, q, s, d)
+			}
+			reportCPU(b, c0, cols*4)
+		})
+	}
+}

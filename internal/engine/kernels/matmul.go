@@ -70,6 +70,8 @@ type kernelSet struct {
 	many      map[ggml.Type]manyKernel
 	// quant, if not nil, replaces quantQ8BlocksGeneric.
 	quant func(x []float32, q []int8, d []float32, ysum []int32)
+	// quantK, if not nil, replaces quantQ8KBlocksGeneric.
+	quantK func(x []float32, q []int8, bs []int16, d []float32)
 }
 
 // kernelSets lists the assembly kernel sets for this architecture, the

@@ -17,13 +17,13 @@ func init() {
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0AVX2.rows, ggml.Q4_0: q4_0AVX2.rows},
 			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0AVX2.multi, ggml.Q4_0: q4_0AVX2.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group},
-			quant:  quantQ8AVX2},
+			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2},
 		{name: "avx512vnni", supported: vnni,
 			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows},
 			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0VNNI.multi, ggml.Q4_0: q4_0VNNI.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group},
-			quant:  quantQ8AVX2},
+			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2},
 	}
 	useBestKernels()
 }
@@ -250,6 +250,30 @@ func quantQ8AVX2(x []float32, q []int8, d []float32, ysum []int32) {
 	for b, v := range d {
 		if v != v {
 			quantQ8BlocksGeneric(x[b*32:b*32+32], q[b*32:b*32+32], d[b:b+1], ysum[b:b+1])
+		}
+	}
+}
+
+//go:noescape
+func quantQ8KAVX2(x *float32, q *int8, bs *int16, d *float32, nb int) (bad int)
+
+// quantQ8KBlocksAVX2 is quantQ8KBlocksGeneric in AVX2. The assembly leaves
+// blocks with a non-finite or tiny absolute maximum (scale set to NaN) to
+// the Go code.
+func quantQ8KBlocksAVX2(x []float32, q []int8, bs []int16, d []float32) {
+	nb := len(d)
+	if nb == 0 {
+		return
+	}
+	_ = x[nb*256-1]
+	_ = q[nb*256-1]
+	_ = bs[nb*16-1]
+	if quantQ8KAVX2(&x[0], &q[0], &bs[0], &d[0], nb) == 0 {
+		return
+	}
+	for b, v := range d {
+		if v != v {
+			quantQ8KBlocksGeneric(x[b*256:b*256+256], q[b*256:b*256+256], bs[b*16:b*16+16], d[b:b+1])
 		}
 	}
 }
