@@ -77,7 +77,7 @@ func TestSealKeysAPI(t *testing.T) {
 	for name, rcpt := range map[string]string{
 		"private key":     dev.SecretKey(),
 		"classic X25519":  classic,
-		"bad checksum":    dev.Recipient().String()[:len(dev.Recipient().String())-1] + "q",
+		"bad checksum":    badChecksum(dev.Recipient().String()),
 		"truncated":       dev.Recipient().String()[:100],
 		"ssh key":         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
 		"empty":           "",
@@ -272,4 +272,15 @@ func TestSealedTransit(t *testing.T) {
 	if len(h.messages(h.userKey, conv.ID)) != stored || h.up.Generations() != gens {
 		t.Error("a refused sealed body generated or stored something")
 	}
+}
+
+// badChecksum changes the last character of a bech32 string to another
+// valid one, so only its checksum is wrong.
+func badChecksum(s string) string {
+	last := s[len(s)-1]
+	repl := byte('q')
+	if last == 'q' {
+		repl = 'p'
+	}
+	return s[:len(s)-1] + string(repl)
 }
