@@ -98,7 +98,7 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 		for _, u := range cfg.Upstreams {
 			backends = append(backends, upstream.Backend{Name: u.Name, URL: u.URL, APIKey: u.APIKey, Models: u.Models})
 		}
-		pool, err := upstream.New(upstream.Config{Backends: backends, Logger: log.With("component", "upstream")})
+		pool, err := upstream.New(upstream.Config{Backends: backends, IdleTimeout: cfg.UpstreamIdle, Logger: log.With("component", "upstream")})
 		if err != nil {
 			return err
 		}

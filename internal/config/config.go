@@ -54,6 +54,7 @@ type Serve struct {
 	UpstreamFlags   []string      `koanf:"upstream"`
 	Upstreams       []Upstream    `koanf:"upstreams"`
 	MaxConcurrent   int           `koanf:"max-concurrent"`
+	UpstreamIdle    time.Duration `koanf:"upstream-idle-timeout"`
 	MaxQueue        int           `koanf:"max-queue"`
 	MetricsToken    string        `koanf:"metrics-token"`
 	MaxBodyBytes    int64         `koanf:"max-body-bytes"`
@@ -104,7 +105,8 @@ func ServeFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("tls-hosts", nil, "extra host names or IPs for the self-signed certificate")
 	fs.Bool("plain-http", false, "serve plain HTTP without TLS (only behind a TLS-terminating proxy you trust)")
 	fs.StringArray("upstream", nil, "an OpenAI-compatible engine as NAME=URL (repeatable), e.g. vllm=http://gpu1:8000")
-	fs.Int("max-concurrent", 4, "requests running at once per model")
+	fs.Int("max-concurrent", 8, "requests running at once per model (the built-in engine decodes up to 8 together)")
+	fs.Duration("upstream-idle-timeout", time.Minute, "longest silence between two events of an upstream stream before it counts as dead")
 	fs.Int("max-queue", 64, "requests waiting per model before 429 with Retry-After")
 	fs.String("metrics-token", "", "bearer token for /metrics from non-loopback clients (empty: loopback only)")
 	fs.Int64("max-body-bytes", 8<<20, "largest accepted request body")
@@ -210,6 +212,9 @@ func (c *Serve) finish() error {
 			return fmt.Errorf("config: upstream name %q used twice", up.Name)
 		}
 		names[up.Name] = true
+	}
+	if c.UpstreamIdle <= 0 {
+		return errors.New("config: upstream-idle-timeout must be positive")
 	}
 	if c.MaxConcurrent < 1 {
 		return errors.New("config: max-concurrent must be at least 1")
