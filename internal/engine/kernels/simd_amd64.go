@@ -8,9 +8,10 @@ import (
 
 func init() {
 	// The AVX2 kernels use F16C for the fp16 block scales; the VNNI ones
-	// also need AVX-512 VL for 256-bit VPDPBUSD and embedded broadcasts.
+	// also need AVX-512 VL for 256-bit VPDPBUSD and embedded broadcasts,
+	// and BW for word shifts of Y16..Y31 (dot_multi_amd64.s).
 	avx2 := cpu.X86.HasAVX2 && cpu.X86.HasF16C
-	vnni := avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+	vnni := avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
 	kernelSets = []kernelSet{
 		{name: "avx2", supported: avx2,
 			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
