@@ -29,6 +29,15 @@ var validBodies = map[string]map[string]any{
 	"setAdminKey":     {"recipient": testRecipient},
 	"createBackupKey": {"name": "vault", "recipient": testRecipient},
 	"resealMessage":   {"message_id": "0193a5f2-1111-7000-8000-000000000001", "version": 1, "sealed": "YWdlLWVuY3J5cHRpb24ub3JnL3YxCg==", "recipients": []string{testFingerprint}},
+	// Identity (auth_api_test.go): spec-valid answers that no ceremony asked for.
+	"finishPasskeyRegistration": {"name": "phone", "credential": fakeAttestation},
+	"beginLogin":                {"name": "alice"},
+	"finishLogin":               {"credential": fakeAssertion},
+	"confirmTOTP":               {"code": "123456"},
+	"setAuthPolicy":             {"totp_required": "none", "allowed_email_domains": []string{"example.com"}},
+	"createInvitation":          {"email": "new@example.com", "role": "user"},
+	"beginAcceptInvitation":     {"token": "inv-silo-" + strings.Repeat("x", 43), "name": "newbie"},
+	"finishAcceptInvitation":    {"token": "inv-silo-" + strings.Repeat("x", 43), "credential": fakeAttestation},
 }
 
 // stringField is the client string field of each body to abuse.
@@ -45,6 +54,15 @@ var stringField = map[string]string{
 	"setAdminKey":     "recipient",
 	"createBackupKey": "name",
 	"resealMessage":   "message_id",
+	// Identity (auth_api_test.go).
+	"finishPasskeyRegistration": "name",
+	"beginLogin":                "name",
+	"finishLogin":               "totp_code",
+	"confirmTOTP":               "code",
+	"setAuthPolicy":             "totp_required",
+	"createInvitation":          "email",
+	"beginAcceptInvitation":     "token",
+	"finishAcceptInvitation":    "token",
 }
 
 // snapshot captures everything an API call could change.
@@ -199,6 +217,24 @@ func TestAuthorization(t *testing.T) {
 		"listMessages":       {401, 404, 200},
 		"resealMessage":      {401, 403, 404}, // no such message in the admin's conversation
 		"getServerKey":       {401, 200, 200},
+		// Identity (auth_api_test.go): the bodies are answers no ceremony
+		// asked for; invitation tokens that were never issued.
+		"listPasskeys":              {401, 200, 200},
+		"beginPasskeyRegistration":  {401, 200, 200},
+		"finishPasskeyRegistration": {401, 400, 400},
+		"listSessions":              {401, 200, 200},
+		"beginLogin":                {200, 200, 200},
+		"finishLogin":               {401, 401, 401},
+		"logout":                    {401, 204, 204},
+		"logoutAll":                 {401, 204, 204},
+		"enrollTOTP":                {401, 201, 201},
+		"confirmTOTP":               {401, 409, 409}, // nothing enrolled
+		"getAuthPolicy":             {401, 403, 200},
+		"setAuthPolicy":             {401, 403, 200},
+		"listInvitations":           {401, 403, 200},
+		"createInvitation":          {401, 403, 201},
+		"beginAcceptInvitation":     {403, 403, 403},
+		"finishAcceptInvitation":    {403, 403, 403},
 	}
 	spec := newHarness(t).srv.Spec().Operations()
 	if len(spec) != len(table) {

@@ -4,7 +4,8 @@
 //
 // Every route authenticates except the few listed in publicRoutes, which
 // reveal nothing: liveness/readiness, the API's own documentation, the web
-// root page, the one-time bootstrap (guarded by its token), and the
+// root page, the one-time bootstrap (guarded by its token), passkey
+// sign-in and invitation acceptance (guarded by its token), and the
 // transparency log under /log/ (public by design, read-only). /metrics is
 // open to loopback clients only and otherwise needs the metrics token.
 package server
@@ -59,6 +60,9 @@ type Options struct {
 	Trust  *models.Checker
 	// CertLog, when set, is served read-only under /log/ (see log.go).
 	CertLog *models.CertLog
+	// Passkeys names the WebAuthn relying party (its domain and the web
+	// origins allowed to sign in); empty: localhost.
+	Passkeys identity.PasskeyConfig
 }
 
 // Server is silo's HTTP handler.
@@ -68,6 +72,7 @@ type Server struct {
 	eng     engine.Engine
 	log     *slog.Logger
 	keys    *identity.Keys
+	auth    *authService // passkeys, sessions, TOTP (auth_api.go)
 	audit   *audit.Log
 	meter   *metering.Meter
 	spec    *Spec
@@ -109,6 +114,9 @@ func New(opts Options) (*Server, error) {
 		metrics: newMetrics(opts.Registry),
 		mux:     http.NewServeMux(),
 	}
+	if s.auth, err = newAuthService(opts.Store, opts.Passkeys); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.routes()
 	s.handler = s.instrument(s.secureHeaders(s.limitBody(s.authenticate(s.mux))))
 	return s, nil
@@ -128,6 +136,7 @@ func (s *Server) routes() {
 	oa.Register(s.mux)
 	s.sealedRoutes(oa)
 	s.apiRoutes()
+	s.authRoutes()
 	s.modelRoutes()
 	s.logRoutes()
 	s.mux.HandleFunc("GET /api/v1/openapi.yaml", s.serveSpec)
@@ -154,6 +163,11 @@ var publicRoutes = map[string]bool{
 	"GET /metrics":             true, // guarded by metricsHandler itself
 	"GET /favicon.ico":         true,
 	"GET /api/v1/ui":           true,
+	// Signing in, and accepting an invitation (guarded by its token).
+	"POST /api/v1/sessions/login/begin":      true,
+	"POST /api/v1/sessions/login/finish":     true,
+	"POST /api/v1/invitations/accept/begin":  true,
+	"POST /api/v1/invitations/accept/finish": true,
 }
 
 func isPublic(r *http.Request) bool {
@@ -172,8 +186,10 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// authenticate resolves the caller; unauthenticated requests to anything
-// but a public route are refused here, before validation or handlers.
+// authenticate resolves the caller, by API key (Authorization: Bearer) or
+// else by session cookie (with the CSRF and restricted-session rules of
+// sessionAuth); unauthenticated requests to anything but a public route
+// are refused here, before validation or handlers.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p *identity.Principal
@@ -184,6 +200,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				s.log.ErrorContext(r.Context(), "authentication failed", "err", err)
 				s.writeErr(w, r, err)
 				return
+			}
+		} else {
+			sp, sess, err := s.sessionAuth(r)
+			if err != nil {
+				s.writeErr(w, r, err)
+				return
+			}
+			if sess != nil {
+				p = sp
+				r = r.WithContext(identity.WithSession(r.Context(), sess))
 			}
 		}
 		if p == nil && !isPublic(r) {
