@@ -116,7 +116,7 @@ func (p *Passkeys) loadUser(ctx context.Context, u *store.User) (*waUser, []stor
 // ceremony is a stored ceremony's state.
 type ceremony struct {
 	Session webauthn.SessionData `json:"session"`
-	UserID  uuid.UUID            `json:"user_id"` // registration: the user; named login: the user
+	UserID  uuid.UUID            `json:"user_id"`         // registration: the user; named login: the user
 	Named   bool                 `json:"named,omitempty"` // allowCredentials named UserID's passkeys
 	Name    string               `json:"name,omitempty"`  // the login name asked for, if any
 	Invite  *inviteState         `json:"invite,omitempty"`
