@@ -3,12 +3,16 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 
 	"github.com/silo-ai/silo/internal/identity"
+	"github.com/silo-ai/silo/internal/metering"
 	"github.com/silo-ai/silo/internal/problem"
 	"github.com/silo-ai/silo/internal/store"
 )
@@ -23,6 +27,40 @@ type authService struct {
 	passkeys *identity.Passkeys
 	sessions *identity.Sessions
 	totps    *identity.TOTPs
+	starts   addrLimiter // unauthenticated ceremony starts
+}
+
+// addrLimiter bounds, per client address, how often unauthenticated
+// clients may start a ceremony (each start stores a challenge until it
+// expires). The address is the connection's: forwarding headers are not
+// trusted.
+type addrLimiter struct {
+	mu sync.Mutex
+	m  map[string]*rate.Limiter
+}
+
+// Ceremony starts per address: bursts of ceremonyBurst, then one a second.
+const (
+	ceremonyBurst   = 60
+	maxLimitedAddrs = 10000
+)
+
+func (l *addrLimiter) allow(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil || len(l.m) >= maxLimitedAddrs {
+		l.m = map[string]*rate.Limiter{}
+	}
+	lim := l.m[host]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Every(time.Second), ceremonyBurst)
+		l.m[host] = lim
+	}
+	return lim.Allow()
 }
 
 func newAuthService(st store.Store, cfg identity.PasskeyConfig) (*authService, error) {
@@ -203,6 +241,9 @@ func (s *Server) finishPasskeyRegistration(w http.ResponseWriter, r *http.Reques
 }
 
 func (s *Server) beginLogin(w http.ResponseWriter, r *http.Request, _ *identity.Principal) error {
+	if !s.auth.starts.allow(r) {
+		return metering.ErrRateLimited
+	}
 	var in struct {
 		Name string `json:"name"`
 	}
@@ -426,6 +467,9 @@ func invitationErr(err error) error {
 }
 
 func (s *Server) beginAcceptInvitation(w http.ResponseWriter, r *http.Request, _ *identity.Principal) error {
+	if !s.auth.starts.allow(r) {
+		return metering.ErrRateLimited
+	}
 	var in struct {
 		Token string `json:"token"`
 		Name  string `json:"name"`

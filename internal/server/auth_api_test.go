@@ -649,3 +649,25 @@ func TestSessionExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestCeremonyStartsLimited: anonymous clients cannot fill the challenge
+// store: starts from one address are rate-limited.
+func TestCeremonyStartsLimited(t *testing.T) {
+	h := newHarness(t)
+	limited := false
+	for range 200 {
+		st, out := h.do("POST", "/api/v1/sessions/login/begin", "", map[string]any{})
+		if st == 429 {
+			h.wantProblem(st, out, 429, "rate-limited")
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Fatal("200 sign-in starts from one address were all accepted")
+	}
+	// Signed-in users registering passkeys are not affected.
+	if st, out := h.do("POST", "/api/v1/passkeys/register/begin", h.userKey, nil); st != 200 {
+		t.Errorf("registration begin: %d %s", st, out)
+	}
+}
