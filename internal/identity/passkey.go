@@ -116,9 +116,8 @@ func (p *Passkeys) loadUser(ctx context.Context, u *store.User) (*waUser, []stor
 // ceremony is a stored ceremony's state.
 type ceremony struct {
 	Session webauthn.SessionData `json:"session"`
-	UserID  uuid.UUID            `json:"user_id"`         // registration: the user; named login: the user
-	Named   bool                 `json:"named,omitempty"` // allowCredentials named UserID's passkeys
-	Name    string               `json:"name,omitempty"`  // the login name asked for, if any
+	UserID  uuid.UUID            `json:"user_id"`        // registration: the user
+	Name    string               `json:"name,omitempty"` // login: the name asked for, if any
 	Invite  *inviteState         `json:"invite,omitempty"`
 }
 
@@ -249,41 +248,16 @@ func (p *Passkeys) newPasskey(w *waUser, c *ceremony, parsed *protocol.ParsedCre
 }
 
 // BeginLogin starts a sign-in and returns PublicKeyCredentialRequestOptions
-// (as {"publicKey": ...}). With a name of a user who has passkeys, the
-// options list that user's credentials; otherwise (no name, or a name that
-// matches nobody, which the answer does not reveal) the sign-in is
-// discoverable: the authenticator picks the account. With a name, only
-// that user's passkey completes the sign-in.
+// (as {"publicKey": ...}). The sign-in is always discoverable (silo's
+// passkeys are resident keys): the options list no credentials, so they
+// reveal neither whether a name exists nor its credential IDs. With a
+// name, only that user's passkey completes the sign-in.
 func (p *Passkeys) BeginLogin(ctx context.Context, name string) (json.RawMessage, error) {
-	var (
-		assertion *protocol.CredentialAssertion
-		session   *webauthn.SessionData
-		c         ceremony
-		err       error
-	)
-	var w *waUser
-	if name != "" {
-		u, err := p.st.GetUserByName(ctx, name)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("identity: begin login: %w", err)
-		}
-		if err == nil && !u.Disabled {
-			if w, _, err = p.loadUser(ctx, u); err != nil {
-				return nil, fmt.Errorf("identity: begin login: %w", err)
-			}
-		}
-	}
-	if w != nil && len(w.creds) > 0 {
-		assertion, session, err = p.wa.BeginLogin(w)
-		c.UserID, c.Named = w.u.ID, true
-	} else {
-		assertion, session, err = p.wa.BeginDiscoverableLogin()
-	}
+	assertion, session, err := p.wa.BeginDiscoverableLogin()
 	if err != nil {
 		return nil, fmt.Errorf("identity: begin login: %w", err)
 	}
-	c.Session, c.Name = *session, name
-	if err := p.putCeremony(ctx, ceremonyLogin, &c); err != nil {
+	if err := p.putCeremony(ctx, ceremonyLogin, &ceremony{Session: *session, Name: name}); err != nil {
 		return nil, fmt.Errorf("identity: begin login: %w", err)
 	}
 	out, err := json.Marshal(assertion)
@@ -313,9 +287,6 @@ func (p *Passkeys) FinishLogin(ctx context.Context, answer []byte) (*store.User,
 	if err != nil {
 		return nil, fmt.Errorf("identity: finish login: %w", err)
 	}
-	if c.Named && pk.UserID != c.UserID {
-		return nil, fmt.Errorf("identity: finish login: credential of another user: %w", ErrPasskey)
-	}
 	u, err := p.st.GetUser(ctx, pk.UserID)
 	if err != nil {
 		return nil, fmt.Errorf("identity: finish login: %w", err)
@@ -330,17 +301,12 @@ func (p *Passkeys) FinishLogin(ctx context.Context, answer []byte) (*store.User,
 	if err != nil {
 		return nil, fmt.Errorf("identity: finish login: %w", err)
 	}
-	var cred *webauthn.Credential
-	if c.Named {
-		cred, err = p.wa.ValidateLogin(w, c.Session, parsed)
-	} else {
-		_, cred, err = p.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
-			if !bytes.Equal(userHandle, u.ID[:]) {
-				return nil, errors.New("user handle does not match the credential's user")
-			}
-			return w, nil
-		}, c.Session, parsed)
-	}
+	_, cred, err := p.wa.ValidatePasskeyLogin(func(rawID, userHandle []byte) (webauthn.User, error) {
+		if !bytes.Equal(userHandle, u.ID[:]) {
+			return nil, errors.New("user handle does not match the credential's user")
+		}
+		return w, nil
+	}, c.Session, parsed)
 	if err != nil {
 		return nil, fmt.Errorf("identity: finish login: %w: %v", ErrPasskey, err)
 	}

@@ -145,6 +145,17 @@ func (s *Server) sessionAuth(r *http.Request) (*identity.Principal, *store.Sessi
 	return p, sess, nil
 }
 
+// sameSite refuses a sign-in a browser reports as sent by another site
+// (Sec-Fetch-Site: cross-site), which would sign the victim's browser into
+// an account of the attacker's (login CSRF). JSON bodies already need a
+// CORS preflight that silo never grants; this is the second lock.
+func sameSite(r *http.Request) error {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return errCSRF
+	}
+	return nil
+}
+
 func setSessionCookie(w http.ResponseWriter, secret string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{Name: identity.SessionCookie, Value: secret, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
@@ -258,6 +269,9 @@ func (s *Server) beginLogin(w http.ResponseWriter, r *http.Request, _ *identity.
 }
 
 func (s *Server) finishLogin(w http.ResponseWriter, r *http.Request, _ *identity.Principal) error {
+	if err := sameSite(r); err != nil {
+		return err
+	}
 	var in struct {
 		Credential json.RawMessage `json:"credential"`
 		TOTPCode   string          `json:"totp_code"`
@@ -307,11 +321,17 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, p *identit
 	out := []sessionJSON{}
 	now := time.Now()
 	for i := range ss {
-		if now.Before(ss[i].ExpiresAt) {
+		if now.Before(ss[i].ExpiresAt) && now.Sub(ss[i].LastSeenAt) <= identity.SessionIdle {
 			out = append(out, toSession(&ss[i], cur))
 		}
 	}
-	return respond(w, http.StatusOK, map[string]any{"sessions": out})
+	res := map[string]any{"sessions": out}
+	// A page that reloaded lost its CSRF token: a same-origin GET gets it
+	// back (other origins cannot read this answer).
+	if c, err := r.Cookie(identity.SessionCookie); err == nil && cur != nil {
+		res["csrf_token"] = identity.CSRFToken(c.Value)
+	}
+	return respond(w, http.StatusOK, res)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
@@ -486,6 +506,9 @@ func (s *Server) beginAcceptInvitation(w http.ResponseWriter, r *http.Request, _
 }
 
 func (s *Server) finishAcceptInvitation(w http.ResponseWriter, r *http.Request, _ *identity.Principal) error {
+	if err := sameSite(r); err != nil {
+		return err
+	}
 	var in struct {
 		Token       string          `json:"token"`
 		PasskeyName string          `json:"passkey_name"`

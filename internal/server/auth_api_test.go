@@ -671,3 +671,45 @@ func TestCeremonyStartsLimited(t *testing.T) {
 		t.Errorf("registration begin: %d %s", st, out)
 	}
 }
+
+// TestSignInCSRF: a browser reporting a cross-site sign-in is refused
+// (login CSRF); a browser that holds a session can still sign in again
+// without its token; a reloaded page gets its token back by GET.
+func TestSignInCSRF(t *testing.T) {
+	h := newHarness(t)
+	k := h.registerPasskey(h.userKey)
+	_, _, b := h.login(k, "", "")
+
+	_, opts := h.do("POST", "/api/v1/sessions/login/begin", "", map[string]any{})
+	raw, _ := json.Marshal(map[string]any{"credential": k.get(opts)})
+	req, _ := http.NewRequest("POST", h.ts.URL+"/api/v1/sessions/login/finish", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := h.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	h.wantProblem(resp.StatusCode, out, 403, "csrf")
+
+	// The session cookie is ignored on the public sign-in routes.
+	st, opts, _ := h.doCookie("POST", "/api/v1/sessions/login/begin", browser{cookie: b.cookie}, map[string]any{})
+	if st != 200 {
+		t.Fatalf("sign-in start with a session cookie: %d %s", st, opts)
+	}
+	if st, out, _ := h.doCookie("POST", "/api/v1/sessions/login/finish", browser{cookie: b.cookie}, map[string]any{"credential": k.get(opts)}); st != 200 {
+		t.Errorf("sign-in again with a session cookie: %d %s", st, out)
+	}
+
+	var ss struct {
+		CSRF string `json:"csrf_token"`
+	}
+	_, out, _ = h.doCookie("GET", "/api/v1/sessions", browser{cookie: b.cookie}, nil)
+	if err := json.Unmarshal(out, &ss); err != nil || ss.CSRF != b.csrf {
+		t.Errorf("sessions list: %v %s, want the CSRF token again", err, out)
+	}
+	if _, out = h.do("GET", "/api/v1/sessions", h.userKey, nil); strings.Contains(string(out), "csrf_token") {
+		t.Errorf("an API key caller got a CSRF token: %s", out)
+	}
+}

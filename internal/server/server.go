@@ -201,7 +201,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 				s.writeErr(w, r, err)
 				return
 			}
-		} else {
+		} else if !isPublic(r) {
 			sp, sess, err := s.sessionAuth(r)
 			if err != nil {
 				s.writeErr(w, r, err)
