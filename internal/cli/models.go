@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -91,7 +92,9 @@ func addLocalFlags(cmd *cobra.Command, f *localFlags) {
 	cmd.Flags().StringVar(&f.modelsDir, "models-dir", "", "models directory (env SILO_MODELS_DIR; default <data-dir>/models)")
 }
 
-func (e *env) modelStore(f *localFlags) (*models.Store, error) {
+// localDataDir is the data directory of local commands: --data-dir, else
+// SILO_DATA_DIR, else the default.
+func (e *env) localDataDir(f *localFlags) string {
 	data := f.dataDir
 	if data == "" {
 		data = e.getenv("SILO_DATA_DIR")
@@ -99,6 +102,11 @@ func (e *env) modelStore(f *localFlags) (*models.Store, error) {
 	if data == "" {
 		data = config.DefaultDataDir()
 	}
+	return data
+}
+
+func (e *env) modelStore(f *localFlags) (*models.Store, error) {
+	data := e.localDataDir(f)
 	dir := f.modelsDir
 	if dir == "" {
 		dir = e.getenv("SILO_MODELS_DIR")
@@ -134,8 +142,9 @@ certificate beside them as NAME.gguf.dsse.json.
 
 ls and show ask the server (its view: what it serves, each model's provenance
 status and the reason); with --local they read the models directory, checked
-against --policy. import, pull and rm work on the models directory directly.`}
-	cmd.AddCommand(modelsLsCmd(e), modelsShowCmd(e), modelsImportCmd(e), modelsPullCmd(e), modelsRmCmd(e))
+against --policy. import, pull and rm work on the models directory directly.
+pull takes a URL or a short name from silo's signed catalog (models catalog).`}
+	cmd.AddCommand(modelsLsCmd(e), modelsShowCmd(e), modelsImportCmd(e), modelsPullCmd(e), modelsRmCmd(e), modelsCatalogCmd(e))
 	return cmd
 }
 
@@ -387,14 +396,26 @@ func (e *env) printImported(m *models.Model, st *models.Store) {
 
 func modelsPullCmd(e *env) *cobra.Command {
 	var lf localFlags
+	var cf catalogFlags
 	var o models.PullOptions
 	var cert string
-	var quiet bool
+	var quiet, def bool
+	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "pull URL",
-		Short: "Download a GGUF model (http(s):// or hf://org/repo/file.gguf), resuming an interrupted pull",
-		Args:  cobra.ExactArgs(1),
+		Use:   "pull NAME|URL",
+		Short: "Download a GGUF model by catalog name, http(s):// or hf://org/repo/file.gguf URL, resuming an interrupted pull",
+		Long: `Download a GGUF model into the models directory.
+
+NAME is a short name from silo's signed catalog (silo models catalog); --default
+pulls the catalog's default model. A catalog entry is checked against its
+digest in the catalog; an entry without one is pinned on first use: the digest
+is recorded in the transparency log and in <data-dir>/pins.json, and later
+pulls must match it. A URL is pulled as given, checked against --sha256.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if def == (len(args) == 1) {
+				return withHint(fmt.Errorf("pull: give a NAME or URL, or --default"), "silo models catalog lists the names")
+			}
 			st, err := e.modelStore(&lf)
 			if err != nil {
 				return err
@@ -404,14 +425,21 @@ func modelsPullCmd(e *env) *cobra.Command {
 					return err
 				}
 			}
+			o.Client = models.NewPullClient(timeout)
 			if !quiet {
 				bar := newPullBar(e.stderr)
 				o.Progress = bar.update
 				defer bar.finish()
 			}
+			if def || !strings.Contains(args[0], "://") {
+				if o.SHA256 != "" || cert != "" {
+					return fmt.Errorf("pull: --sha256 and --cert are for URLs; a catalog entry brings its own")
+				}
+				return e.pullEntry(cmd.Context(), st, &lf, &cf, def, args, o)
+			}
 			m, err := st.Pull(cmd.Context(), args[0], o)
 			if err != nil {
-				return withHint(err, "run the same pull again to resume an interrupted download")
+				return pullError(err)
 			}
 			if o.SHA256 == "" {
 				fmt.Fprintln(e.stdout, "no --sha256 given: the digest below was not checked against anything; compare it with the publisher's")
@@ -421,12 +449,28 @@ func modelsPullCmd(e *env) *cobra.Command {
 		},
 	}
 	addLocalFlags(cmd, &lf)
-	cmd.Flags().StringVar(&o.Name, "name", "", "model name (default: the URL's file name without .gguf)")
+	addCatalogFlags(cmd, &cf)
+	cmd.Flags().BoolVar(&def, "default", false, "pull the catalog's default model")
+	cmd.Flags().StringVar(&o.Name, "name", "", "model name (default: the catalog name, or the URL's file name without .gguf)")
 	cmd.Flags().StringVar(&o.SHA256, "sha256", "", "expected SHA-256 of the file: a mismatch is refused")
 	cmd.Flags().StringVar(&cert, "cert", "", "certificate (DSSE envelope) to install with the model")
 	cmd.Flags().BoolVar(&o.Force, "force", false, "replace a model of the same name")
 	cmd.Flags().BoolVar(&quiet, "quiet", false, "no progress bar")
+	cmd.Flags().DurationVar(&timeout, "connect-timeout", 15*time.Second, "give up if the server has not connected and answered within this time")
 	return cmd
+}
+
+// pullError adds the next step to a failed pull.
+func pullError(err error) error {
+	switch {
+	case errors.Is(err, models.ErrOffline):
+		return withHint(err, "offline? copy a GGUF file here with: silo models import FILE.gguf")
+	case errors.Is(err, models.ErrPinMismatch):
+		return withHint(err, "the file changed since it was first pulled; if the publisher really replaced it, remove its pin from <data-dir>/pins.json (it stays in the log)")
+	case errors.Is(err, models.ErrDigestMismatch):
+		return err
+	}
+	return withHint(err, "run the same pull again to resume an interrupted download")
 }
 
 // pullBar draws download progress (bytes, rate, ETA) on w.
