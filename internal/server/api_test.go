@@ -220,6 +220,8 @@ func TestAuthorization(t *testing.T) {
 		// Identity (auth_api_test.go): the bodies are answers no ceremony
 		// asked for; invitation tokens that were never issued.
 		"listPasskeys":              {401, 200, 200},
+		"deletePasskey":             {401, 404, 404}, // target: alice's user ID, no passkey
+		"resetTOTP":                 {401, 403, 404}, // target: alice, who has no TOTP
 		"beginPasskeyRegistration":  {401, 200, 200},
 		"finishPasskeyRegistration": {401, 400, 400},
 		"listSessions":              {401, 200, 200},
@@ -255,7 +257,8 @@ func TestAuthorization(t *testing.T) {
 			target := map[string]string{
 				"getUser": h.adminID.String(), "getLimits": h.adminID.String(),
 				"updateUser": h.userID.String(), "deleteUser": h.userID.String(), "setLimits": h.userID.String(),
-				"revokeKey": adminKeys.Keys[0].ID,
+				"revokeKey":     adminKeys.Keys[0].ID,
+				"deletePasskey": h.userID.String(), "resetTOTP": h.userID.String(),
 			}[op.ID]
 			if st := sealedTarget(h, op.ID); st != "" {
 				target = st

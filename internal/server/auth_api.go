@@ -80,6 +80,8 @@ func newAuthService(st store.Store, cfg identity.PasskeyConfig) (*authService, e
 
 func (s *Server) authRoutes() {
 	s.mux.HandleFunc("GET /api/v1/passkeys", s.api(s.listPasskeys))
+	s.mux.HandleFunc("DELETE /api/v1/passkeys/{id}", s.api(s.deletePasskey))
+	s.mux.HandleFunc("DELETE /api/v1/users/{id}/totp", s.api(adminOnly(s.resetTOTP)))
 	s.mux.HandleFunc("POST /api/v1/passkeys/register/begin", s.api(s.beginPasskeyRegistration))
 	s.mux.HandleFunc("POST /api/v1/passkeys/register/finish", s.api(s.finishPasskeyRegistration))
 	s.mux.HandleFunc("GET /api/v1/sessions", s.api(s.listSessions))
@@ -223,6 +225,47 @@ func (s *Server) listPasskeys(w http.ResponseWriter, r *http.Request, p *identit
 		out[i] = passkeyJSON{ID: pk.ID, Name: pk.Name, CreatedAt: pk.CreatedAt, LastUsedAt: pk.LastUsedAt}
 	}
 	return respond(w, http.StatusOK, map[string]any{"passkeys": out})
+}
+
+// deletePasskey removes a passkey of the caller (admins: anyone's).
+// Others' passkeys are not found, as if they did not exist.
+func (s *Server) deletePasskey(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	pk, err := s.st.GetPasskey(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if pk.UserID != p.User.ID && !p.IsAdmin() {
+		return problem.NotFound("no such passkey")
+	}
+	if err := s.st.DeletePasskey(r.Context(), id); err != nil {
+		return err
+	}
+	if err := s.record(r, p, "passkey.delete", "passkey:"+id.String(), map[string]any{"user_id": pk.UserID}); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// resetTOTP removes a user's TOTP (a lost authenticator app); under a TOTP
+// policy, their next sign-in is restricted to enrolling again.
+func (s *Server) resetTOTP(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteTOTP(r.Context(), id); err != nil {
+		return err
+	}
+	if err := s.record(r, p, "totp.reset", "user:"+id.String(), nil); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (s *Server) beginPasskeyRegistration(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {

@@ -713,3 +713,43 @@ func TestSignInCSRF(t *testing.T) {
 		t.Errorf("an API key caller got a CSRF token: %s", out)
 	}
 }
+
+// TestPasskeyDeleteAndTOTPReset: a removed passkey signs in no more; others'
+// passkeys are not found; an admin's TOTP reset lets the user in with the
+// passkey alone (no policy) and removes nothing else.
+func TestPasskeyDeleteAndTOTPReset(t *testing.T) {
+	h := newHarness(t)
+	k := h.registerPasskey(h.userKey)
+	var list struct {
+		Passkeys []struct{ ID string } `json:"passkeys"`
+	}
+	h.mustJSON("GET", "/api/v1/passkeys", h.userKey, nil, 200, &list)
+	id := list.Passkeys[0].ID
+	adminPK := h.registerPasskey(h.adminKey)
+	var adminList struct {
+		Passkeys []struct{ ID string } `json:"passkeys"`
+	}
+	h.mustJSON("GET", "/api/v1/passkeys", h.adminKey, nil, 200, &adminList)
+	st, out := h.do("DELETE", "/api/v1/passkeys/"+adminList.Passkeys[0].ID, h.userKey, nil)
+	h.wantProblem(st, out, 404, "not-found")
+	if st, out, _ := h.login(adminPK, "", ""); st != 200 {
+		t.Errorf("the admin's passkey after alice tried to delete it: %d %s", st, out)
+	}
+
+	// TOTP on, then reset by the admin.
+	_, out = h.do("POST", "/api/v1/totp", h.userKey, nil)
+	var enr struct{ Secret string }
+	json.Unmarshal(out, &enr)
+	code, _ := identity.CodeAt(enr.Secret, time.Now())
+	h.mustJSON("POST", "/api/v1/totp/confirm", h.userKey, map[string]string{"code": code}, 204, nil)
+	st, out, _ = h.login(k, "", "")
+	h.wantProblem(st, out, 401, "totp-required")
+	h.mustJSON("DELETE", "/api/v1/users/"+h.userID.String()+"/totp", h.adminKey, nil, 204, nil)
+	if st, out, _ := h.login(k, "", ""); st != 200 {
+		t.Errorf("after the TOTP reset: %d %s", st, out)
+	}
+
+	h.mustJSON("DELETE", "/api/v1/passkeys/"+id, h.userKey, nil, 204, nil)
+	st, out, _ = h.login(k, "", "")
+	h.wantProblem(st, out, 401, "passkey-failed")
+}

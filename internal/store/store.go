@@ -333,7 +333,9 @@ type Store interface {
 	// CreatePasskey fails with ErrNotFound if the user does not exist and
 	// ErrConflict on a duplicate ID or credential ID.
 	CreatePasskey(ctx context.Context, p *Passkey) error
+	GetPasskey(ctx context.Context, id uuid.UUID) (*Passkey, error)
 	GetPasskeyByCredentialID(ctx context.Context, credentialID []byte) (*Passkey, error)
+	DeletePasskey(ctx context.Context, id uuid.UUID) error // ErrNotFound
 	// ListPasskeys lists a user's passkeys, oldest first.
 	ListPasskeys(ctx context.Context, userID uuid.UUID) ([]Passkey, error)
 	// UpdatePasskeyUse stores a passkey's credential record after a sign-in
@@ -362,6 +364,7 @@ type Store interface {
 	GetTOTP(ctx context.Context, userID uuid.UUID) (*TOTP, error)
 	// PutTOTP creates or replaces a user's TOTP; ErrNotFound without the user.
 	PutTOTP(ctx context.Context, t *TOTP) error
+	DeleteTOTP(ctx context.Context, userID uuid.UUID) error // ErrNotFound
 	// UseTOTPStep records that a code of time step step was accepted:
 	// ErrConflict unless step is past LastStep, ErrNotFound without a TOTP.
 	UseTOTPStep(ctx context.Context, userID uuid.UUID, step int64) error

@@ -81,6 +81,23 @@ func (s *Store) GetPasskeyByCredentialID(ctx context.Context, credentialID []byt
 	return p, nil
 }
 
+// GetPasskey implements store.Store.
+func (s *Store) GetPasskey(ctx context.Context, id uuid.UUID) (*store.Passkey, error) {
+	p, err := scanPasskey(s.pool.QueryRow(ctx, "SELECT "+passkeyColumns+" FROM passkeys WHERE id = $1", id))
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: get passkey %s: %w", id, classify(err))
+	}
+	return p, nil
+}
+
+// DeletePasskey implements store.Store.
+func (s *Store) DeletePasskey(ctx context.Context, id uuid.UUID) error {
+	if err := s.execOne(ctx, "DELETE FROM passkeys WHERE id = $1", id); err != nil {
+		return fmt.Errorf("postgres store: delete passkey %s: %w", id, err)
+	}
+	return nil
+}
+
 // ListPasskeys implements store.Store.
 func (s *Store) ListPasskeys(ctx context.Context, userID uuid.UUID) ([]store.Passkey, error) {
 	rows, err := s.pool.Query(ctx, "SELECT "+passkeyColumns+" FROM passkeys WHERE user_id = $1 ORDER BY created_at, id", userID)
@@ -273,6 +290,14 @@ func (s *Store) PutTOTP(ctx context.Context, t *store.TOTP) error {
 		return fmt.Errorf("postgres store: put totp %s: %w", t.UserID, classify(err))
 	}
 	t.ConfirmedAt = confirmed
+	return nil
+}
+
+// DeleteTOTP implements store.Store.
+func (s *Store) DeleteTOTP(ctx context.Context, userID uuid.UUID) error {
+	if err := s.execOne(ctx, "DELETE FROM totp WHERE user_id = $1", userID); err != nil {
+		return fmt.Errorf("postgres store: delete totp of %s: %w", userID, err)
+	}
 	return nil
 }
 

@@ -82,6 +82,23 @@ func (s *Store) GetPasskeyByCredentialID(ctx context.Context, credentialID []byt
 	return p, nil
 }
 
+// GetPasskey implements store.Store.
+func (s *Store) GetPasskey(ctx context.Context, id uuid.UUID) (*store.Passkey, error) {
+	p, err := scanPasskey(s.r.QueryRowContext(ctx, "SELECT "+passkeyColumns+" FROM passkeys WHERE id = ?", id))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: get passkey %s: %w", id, classify(err))
+	}
+	return p, nil
+}
+
+// DeletePasskey implements store.Store.
+func (s *Store) DeletePasskey(ctx context.Context, id uuid.UUID) error {
+	if err := s.execOne(ctx, "DELETE FROM passkeys WHERE id = ?", id); err != nil {
+		return fmt.Errorf("sqlite store: delete passkey %s: %w", id, err)
+	}
+	return nil
+}
+
 // ListPasskeys implements store.Store.
 func (s *Store) ListPasskeys(ctx context.Context, userID uuid.UUID) ([]store.Passkey, error) {
 	rows, err := s.r.QueryContext(ctx, "SELECT "+passkeyColumns+" FROM passkeys WHERE user_id = ? ORDER BY created_at, id", userID)
@@ -303,6 +320,14 @@ func (s *Store) PutTOTP(ctx context.Context, t *store.TOTP) error {
 		return fmt.Errorf("sqlite store: put totp %s: %w", t.UserID, classify(err))
 	}
 	t.ConfirmedAt = confirmed
+	return nil
+}
+
+// DeleteTOTP implements store.Store.
+func (s *Store) DeleteTOTP(ctx context.Context, userID uuid.UUID) error {
+	if err := s.execOne(ctx, "DELETE FROM totp WHERE user_id = ?", userID); err != nil {
+		return fmt.Errorf("sqlite store: delete totp of %s: %w", userID, err)
+	}
 	return nil
 }
 

@@ -41,6 +41,17 @@ func testPasskeys(t *testing.T, s store.Store) {
 	if len(list) != 1 || string(list[0].Credential) != `{"k":3}` || list[0].LastUsedAt == nil || !list[0].LastUsedAt.Equal(norm(used)) {
 		t.Errorf("after two uses: %+v; want the last credential and the later time", list)
 	}
+	byID, err := s.GetPasskey(ctx, p.ID)
+	checkErr(t, "GetPasskey", err, nil)
+	if len(list) == 1 {
+		if diff := cmp.Diff(&list[0], byID, opts); diff != "" {
+			t.Errorf("GetPasskey differs from the list (-list +get):\n%s", diff)
+		}
+	}
+	checkErr(t, "DeletePasskey", s.DeletePasskey(ctx, p.ID), nil)
+	checkErr(t, "DeletePasskey again", s.DeletePasskey(ctx, p.ID), store.ErrNotFound)
+	_, err = s.GetPasskey(ctx, p.ID)
+	checkErr(t, "GetPasskey deleted", err, store.ErrNotFound)
 }
 
 func testChallenges(t *testing.T, s store.Store) {
@@ -162,6 +173,10 @@ func testTOTP(t *testing.T, s store.Store) {
 	checkErr(t, "UseTOTPStep replay", s.UseTOTPStep(ctx, u.ID, 100), store.ErrConflict)
 	checkErr(t, "UseTOTPStep older", s.UseTOTPStep(ctx, u.ID, 99), store.ErrConflict)
 	checkErr(t, "UseTOTPStep next", s.UseTOTPStep(ctx, u.ID, 101), nil)
+	checkErr(t, "DeleteTOTP", s.DeleteTOTP(ctx, u.ID), nil)
+	checkErr(t, "DeleteTOTP again", s.DeleteTOTP(ctx, u.ID), store.ErrNotFound)
+	_, err = s.GetTOTP(ctx, u.ID)
+	checkErr(t, "GetTOTP deleted", err, store.ErrNotFound)
 }
 
 func testInvitations(t *testing.T, s store.Store) {
