@@ -42,11 +42,15 @@ var ErrPasskey = errors.New("passkey verification failed")
 // PasskeyConfig names the relying party: RPID is the domain the passkeys
 // are bound to, Origins the exact web origins allowed to use them.
 type PasskeyConfig struct {
-	RPID        string
-	RPName      string
-	Origins     []string
-	RequireUV   bool // require user verification (PIN, biometrics)
-	CeremonyTTL time.Duration
+	RPID    string
+	RPName  string
+	Origins []string
+	// AllowWithoutUV accepts passkeys used without user verification (a
+	// PIN or biometric check on the authenticator). Off by default: a
+	// passkey is then two factors (something held, something known or
+	// been), and a lost security key alone signs no one in.
+	AllowWithoutUV bool
+	CeremonyTTL    time.Duration
 }
 
 // Passkeys runs WebAuthn registration and sign-in over a store.
@@ -65,9 +69,9 @@ func NewPasskeys(st store.Store, cfg PasskeyConfig) (*Passkeys, error) {
 	if cfg.CeremonyTTL <= 0 {
 		cfg.CeremonyTTL = CeremonyTTL
 	}
-	uv := protocol.VerificationPreferred
-	if cfg.RequireUV {
-		uv = protocol.VerificationRequired
+	uv := protocol.VerificationRequired
+	if cfg.AllowWithoutUV {
+		uv = protocol.VerificationPreferred
 	}
 	wa, err := webauthn.New(&webauthn.Config{
 		RPID:          cfg.RPID,

@@ -49,6 +49,7 @@ type softKey struct {
 	key        *ecdsa.PrivateKey
 	userHandle []byte
 	counter    uint32
+	noUV       bool // answer without user verification
 }
 
 func newSoftKey(t *testing.T) *softKey {
@@ -135,7 +136,11 @@ func (k *softKey) get(options []byte) map[string]any {
 	challenge, _ := parseOptions(k.t, options)
 	k.counter++
 	cd := k.clientData("webauthn.get", challenge)
-	ad := k.authData(flagUP|flagUV, nil)
+	flags := byte(flagUP | flagUV)
+	if k.noUV {
+		flags = flagUP
+	}
+	ad := k.authData(flags, nil)
 	h := sha256.Sum256(cd)
 	digest := sha256.Sum256(append(append([]byte{}, ad...), h[:]...))
 	sig, err := ecdsa.SignASN1(rand.Reader, k.key, digest[:])
@@ -385,6 +390,12 @@ func TestPasskeyRefused(t *testing.T) {
 			t.Fatalf("first use: %d %s", st, out)
 		}
 		st, out, _ := h.finishLogin(body)
+		h.wantProblem(st, out, 401, "passkey-failed")
+	})
+	t.Run("login without user verification", func(t *testing.T) {
+		k.noUV = true
+		defer func() { k.noUV = false }()
+		st, out := loginWith(t, func(*softKey, map[string]any) {})
 		h.wantProblem(st, out, 401, "passkey-failed")
 	})
 	t.Run("cloned authenticator", func(t *testing.T) {
