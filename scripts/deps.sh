@@ -27,8 +27,8 @@ fi
 # the toolchain go.mod names from the module proxy (GOTOOLCHAIN=auto).
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
 go version >&2
-log "downloading Go modules"
-go mod download
+log "downloading the Go modules the build and tests use"
+go list -deps -test ./... >/dev/null
 if [ "$what" = test ]; then
 	log "installing npm packages for the SDK tests"
 	(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
