@@ -122,6 +122,7 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 	}
 	srv, err := server.New(server.Options{
 		Store: st, Engine: sched, Log: log, Registry: reg, TransitKey: transit,
+		Passkeys:     identity.PasskeyConfig{RPID: cfg.WebDomain, RPName: "silo", Origins: cfg.WebOrigins},
 		MaxBodyBytes: cfg.MaxBodyBytes, MetricsToken: cfg.MetricsToken, Version: Version,
 		Models: trust.store, Trust: trust.checker, CertLog: trust.log,
 	})

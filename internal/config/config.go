@@ -55,6 +55,8 @@ type Serve struct {
 	Upstreams       []Upstream    `koanf:"upstreams"`
 	MaxConcurrent   int           `koanf:"max-concurrent"`
 	UpstreamIdle    time.Duration `koanf:"upstream-idle-timeout"`
+	WebDomain       string        `koanf:"web-domain"`
+	WebOrigins      []string      `koanf:"web-origins"`
 	MaxQueue        int           `koanf:"max-queue"`
 	MetricsToken    string        `koanf:"metrics-token"`
 	MaxBodyBytes    int64         `koanf:"max-body-bytes"`
@@ -105,6 +107,8 @@ func ServeFlags(fs *pflag.FlagSet) {
 	fs.StringSlice("tls-hosts", nil, "extra host names or IPs for the self-signed certificate")
 	fs.Bool("plain-http", false, "serve plain HTTP without TLS (only behind a TLS-terminating proxy you trust)")
 	fs.StringArray("upstream", nil, "an OpenAI-compatible engine as NAME=URL (repeatable), e.g. vllm=http://gpu1:8000")
+	fs.String("web-domain", "localhost", "the domain browsers reach silo at: the passkeys' relying party ID")
+	fs.StringSlice("web-origins", nil, "origins allowed to use passkeys (default https://<web-domain> and https://<web-domain>:<port of --addr>)")
 	fs.Int("max-concurrent", 8, "requests running at once per model (the built-in engine decodes up to 8 together)")
 	fs.Duration("upstream-idle-timeout", time.Minute, "longest silence between two events of an upstream stream before it counts as dead")
 	fs.Int("max-queue", 64, "requests waiting per model before 429 with Retry-After")
@@ -212,6 +216,15 @@ func (c *Serve) finish() error {
 			return fmt.Errorf("config: upstream name %q used twice", up.Name)
 		}
 		names[up.Name] = true
+	}
+	if len(c.WebOrigins) == 0 {
+		_, port, _ := net.SplitHostPort(c.Addr)
+		c.WebOrigins = []string{"https://" + c.WebDomain, "https://" + net.JoinHostPort(c.WebDomain, port)}
+	}
+	for _, o := range c.WebOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+			return fmt.Errorf("config: web origin %q: want scheme://host[:port]", o)
+		}
 	}
 	if c.UpstreamIdle <= 0 {
 		return errors.New("config: upstream-idle-timeout must be positive")

@@ -1,7 +1,13 @@
 // Package identity provides silo's accounts and credentials: API keys, the
-// first-admin bootstrap token, and authentication of requests. Secrets are
-// generated here, shown to their owner once, and stored only as SHA-256
-// hashes; nothing in this package logs a secret.
+// first-admin bootstrap token, WebAuthn passkeys (the only file importing
+// go-webauthn is passkey.go), browser sessions with their CSRF tokens, TOTP
+// second factors and single-use invitations, and authentication of
+// requests. Secrets are generated here, shown to their owner once, and
+// stored only as SHA-256 hashes (TOTP secrets excepted: checking a code
+// needs them); nothing in this package logs a secret.
+//
+// The TOTP policy governs web sign-in; API keys are a separate credential
+// that an admin issues and revokes.
 package identity
 
 import (
