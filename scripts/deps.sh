@@ -32,4 +32,6 @@ go list -deps -test ./... >/dev/null
 if [ "$what" = test ]; then
 	log "installing npm packages for the SDK tests"
 	(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+	log "installing llama.cpp's prebuilt CPU build (npm node-llama-cpp) for the logits cross-check"
+	(cd internal/engine/llama/testdata/llamacpp && npm ci --no-audit --no-fund --loglevel=error)
 fi

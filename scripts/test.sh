@@ -21,5 +21,9 @@ echo "== go vet"
 go vet ./...
 echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+# The built-in engine's logits are checked against real llama.cpp.
+export SILO_LLAMACPP=1
+echo "== go test (allocation checks, which the race detector's sync.Pool defeats)"
+go test -count=1 -run 'Allocs' ./internal/engine/kernels/
 echo "== go test -race"
 go test -race -timeout 40m ./... 2>&1 | tee /tmp/silo-test.log
