@@ -61,7 +61,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlite store: open %q: want a plain file path", path)
 	}
 	base := path + "?_pragma=" + fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()) +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+		// Deleted content is overwritten with zeros, so a sealed blob that a
+		// rewrap replaced does not linger in free pages of the file.
+		"&_pragma=secure_delete(1)"
 
 	w, err := sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {

@@ -1,8 +1,11 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"database/sql"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	_ "modernc.org/sqlite"
@@ -84,6 +87,37 @@ func TestOpenRefusesNonFiles(t *testing.T) {
 		if s, err := sqlite.Open(t.Context(), path); err == nil {
 			s.Close()
 			t.Errorf("Open(%q) succeeded", path)
+		}
+	}
+}
+
+// TestSecureDelete: a deleted value does not linger in the file once the
+// WAL is checkpointed (rewrap relies on this for replaced sealed blobs).
+func TestSecureDelete(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "silo.db")
+	st := open(t, path)
+	secret := []byte("DISTINCTIVE-" + strings.Repeat("Q", 200))
+	if err := st.SetSetting(t.Context(), "k", secret); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteSetting(t.Context(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(f)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, secret[:40]) {
+			t.Errorf("%s still holds the deleted value", filepath.Base(f))
 		}
 	}
 }
