@@ -33,5 +33,8 @@ if [ "$what" = test ]; then
 	log "installing npm packages for the SDK tests"
 	(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 	log "installing llama.cpp's prebuilt CPU build (npm node-llama-cpp) for the logits cross-check"
-	(cd internal/engine/llama/testdata/llamacpp && npm ci --no-audit --no-fund --loglevel=error)
+	# Its lockfile cannot list the other platforms' optional binaries that
+	# npm ci insists on; package.json pins the versions instead.
+	(cd internal/engine/llama/testdata/llamacpp &&
+		npm install --no-audit --no-fund --omit=optional --no-package-lock --loglevel=error)
 fi
