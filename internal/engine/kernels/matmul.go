@@ -125,12 +125,19 @@ const (
 	minGroupRowsMany = 6
 )
 
-// A matmul is the state of one MatMul call, recycled through callPool so
-// that a call allocates nothing.
+// maxFused is how many matrices one MatMuls pass takes.
+const maxFused = 4
+
+// A matmul is the state of one MatMul or MatMuls call, recycled through
+// callPool so that a call allocates nothing.
 type matmul struct {
-	a      acts
-	w      *Matrix
-	out    []float32
+	a acts
+	// ws and outs are the matrices of the call and their outputs; nw of
+	// them are in use. Matrix j has chunks starts[j]..starts[j+1]-1.
+	ws     [maxFused]*Matrix
+	outs   [maxFused][]float32
+	starts [maxFused + 1]int
+	nw     int
 	n      int
 	groups int
 	// from is the first activation row past the groups.
@@ -151,6 +158,56 @@ var callPool = sync.Pool{New: func() any { return new(matmul) }}
 // w must be valid (see NewMatrix), len(x) >= n*w.Cols and len(out) >=
 // n*w.Rows; MatMul panics otherwise, as an out-of-range slice would.
 func MatMul(out []float32, w *Matrix, x []float32, n int) {
+	checkCall(out, w, x, n)
+	if n == 0 || w.Rows == 0 {
+		return
+	}
+	m := callPool.Get().(*matmul)
+	m.ws[0], m.outs[0], m.nw = w, out, 1
+	m.run(x, n)
+	callPool.Put(m)
+}
+
+// MatMuls computes MatMul(outs[j], ws[j], x, n) for every j. When the
+// matrices share their type and column count (as a layer's query, key and
+// value projections usually do) x is quantized once for all of them and
+// their rows are spread over the threads in one pass, which saves the
+// hand-offs of separate calls. The results are bit-identical to separate
+// MatMul calls. It panics as MatMul does, and if len(outs) != len(ws).
+func MatMuls(outs [][]float32, ws []*Matrix, x []float32, n int) {
+	if len(outs) != len(ws) {
+		panic(fmt.Sprintf("kernels: matmuls: %d outputs for %d matrices", len(outs), len(ws)))
+	}
+	for j, w := range ws {
+		checkCall(outs[j], w, x, n)
+	}
+	for len(ws) > 0 {
+		k := min(len(ws), maxFused)
+		for j := 1; j < k; j++ {
+			if ws[j].Type != ws[0].Type || ws[j].Cols != ws[0].Cols {
+				k = j
+				break
+			}
+		}
+		if n > 0 {
+			m := callPool.Get().(*matmul)
+			m.nw = 0
+			for j := range k {
+				if ws[j].Rows > 0 {
+					m.ws[m.nw], m.outs[m.nw] = ws[j], outs[j]
+					m.nw++
+				}
+			}
+			if m.nw > 0 {
+				m.run(x, n)
+			}
+			callPool.Put(m)
+		}
+		ws, outs = ws[k:], outs[k:]
+	}
+}
+
+func checkCall(out []float32, w *Matrix, x []float32, n int) {
 	if err := w.check(); err != nil {
 		panic(err)
 	}
@@ -158,10 +215,12 @@ func MatMul(out []float32, w *Matrix, x []float32, n int) {
 		panic(fmt.Sprintf("kernels: matmul: n=%d needs %d inputs and %d outputs, have %d and %d",
 			n, n*w.Cols, n*w.Rows, len(x), len(out)))
 	}
-	if n == 0 || w.Rows == 0 {
-		return
-	}
-	m := callPool.Get().(*matmul)
+}
+
+// run computes the products of m.ws[:m.nw] (same type and columns, at
+// least one row each) with x.
+func (m *matmul) run(x []float32, n int) {
+	w := m.ws[0]
 	m.k, m.rk, m.mk, m.gk = kernelFor(w.Type)
 	m.groups = 0
 	if m.gk != nil {
@@ -172,20 +231,35 @@ func MatMul(out []float32, w *Matrix, x []float32, n int) {
 		m.groups = (n + 8 - least) / 8
 	}
 	m.a.quantize(w.Type, x, n, w.Cols, m.groups)
-	m.w, m.out, m.n = w, out, n
+	m.n = n
 	m.from = min(n, m.groups*8)
 	if m.rk != nil && m.from < n && w.Type == ggml.Q4_0 && w.Cols%256 == 0 {
 		m.a.pairQ4(m.from, n)
 	}
-	parallel((w.Rows+rowChunk-1)/rowChunk, m)
-	m.w, m.out, m.a.f = nil, nil, nil
-	callPool.Put(m)
+	m.starts[0] = 0
+	for j := range m.nw {
+		m.starts[j+1] = m.starts[j] + (m.ws[j].Rows+rowChunk-1)/rowChunk
+	}
+	parallel(m.starts[m.nw], m)
+	for j := range m.nw {
+		m.ws[j], m.outs[j] = nil, nil
+	}
+	m.a.f = nil
 }
 
-// do computes the products of weight rows rowChunk*c... (a task for
+// do computes the products of chunk c of the call's rows (a task for
 // parallel).
 func (m *matmul) do(c int, s *scratch) {
-	w, a, out, n := m.w, &m.a, m.out, m.n
+	j := 0
+	for c >= m.starts[j+1] {
+		j++
+	}
+	m.chunk(m.ws[j], m.outs[j], c-m.starts[j], s)
+}
+
+// chunk computes the products of weight rows rowChunk*c... of w.
+func (m *matmul) chunk(w *Matrix, out []float32, c int, s *scratch) {
+	a, n := &m.a, m.n
 	rows := w.Rows
 	rs := len(w.Data) / rows
 	nb := w.Cols / 32

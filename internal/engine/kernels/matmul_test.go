@@ -241,3 +241,64 @@ func TestMatMulAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulsMatchesMatMul checks that MatMuls gives bit-identical results
+// to one MatMul per matrix, with matrices of one type and columns (fused),
+// of mixed types (split), with more than maxFused matrices, rows not a
+// multiple of the chunk size and an empty matrix, and that it allocates
+// nothing when warm.
+func TestMatMulsMatchesMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const cols = 512
+	defer SetThreads(SetThreads(2))
+	var ws []*Matrix
+	for i, rows := range []int{70, 33, 0, 256, 1, 64} {
+		typ := ggml.Q8_0
+		if i == 3 {
+			typ = ggml.Q4_0
+		}
+		w, _ := randMatrix(t, r, typ, rows, cols)
+		ws = append(ws, w)
+	}
+	for _, q := range quantTypes {
+		w, _ := randMatrix(t, r, q.t, 40, cols)
+		ws = append(ws, w)
+	}
+	for _, n := range []int{1, 3, 9} {
+		x := gaussian(r, n*cols)
+		outs := make([][]float32, len(ws))
+		for j, w := range ws {
+			outs[j] = make([]float32, n*w.Rows)
+		}
+		MatMuls(outs, ws, x, n)
+		for j, w := range ws {
+			want := make([]float32, n*w.Rows)
+			MatMul(want, w, x, n)
+			for k := range want {
+				if want[k] != outs[j][k] {
+					t.Fatalf("n=%d, matrix %d (%v): output %d: %g fused, %g alone", n, j, w.Type, k, outs[j][k], want[k])
+				}
+			}
+		}
+		if !raceEnabled {
+			qkv := ws[:2]
+			o := outs[:2]
+			if a := testing.AllocsPerRun(20, func() { MatMuls(o, qkv, x, n) }); a != 0 {
+				t.Errorf("n=%d: %v allocations per MatMuls call", n, a)
+			}
+		}
+	}
+}
+
+func TestMatMulsPanicsOnMismatch(t *testing.T) {
+	w, err := NewMatrix(ggml.F32, 2, 4, make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("MatMuls with one output for two matrices did not panic")
+		}
+	}()
+	MatMuls([][]float32{make([]float32, 2)}, []*Matrix{w, w}, make([]float32, 4), 1)
+}
