@@ -101,7 +101,7 @@ func (e *env) logVerifier(ctx context.Context, cl *client.Client, pinned string)
 func verifyCmd(e *env) *cobra.Command {
 	var rf remoteFlags
 	var lf localFlags
-	var logKey string
+	var logKey, release string
 	cmd := &cobra.Command{
 		Use:   "verify [MODEL...]",
 		Short: "Verify models against the trust policy, or a server's log and models",
@@ -112,18 +112,21 @@ With --server (or the server of silo login): fetch the server's transparency log
 checkpoint and prove it consistent with the last one this CLI accepted (a truncated,
 rewritten or forked log is refused), then, with an API key and --policy, check every
 model's certificate: fetched from the log itself, proved included, and evaluated
-against the policy with the digest the server reports.`,
+against the policy with the digest the server reports. With --release PATH: also
+check that the sha256 of that binary is published as a silo release in the log
+(silo log release), proving the record's inclusion.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return e.verifyLocal(cmd.Context(), &lf, args)
 			}
-			return e.verifyServer(cmd.Context(), &rf, &lf, logKey)
+			return e.verifyServer(cmd.Context(), &rf, &lf, logKey, release)
 		},
 	}
 	addRemoteFlags(cmd, &rf)
 	addLocalFlags(cmd, &lf)
 	cmd.Flags().StringVar(&lf.policy, "policy", "", "trust policy file (env SILO_POLICY)")
 	cmd.Flags().StringVar(&logKey, "log-key", "", "the log's signed-note verifier key (default: trusted on first use from /log/key)")
+	cmd.Flags().StringVar(&release, "release", "", "a silo binary whose sha256 must be a release published in the server's log")
 	return cmd
 }
 
@@ -160,7 +163,7 @@ func (e *env) verifyLocal(ctx context.Context, lf *localFlags, names []string) e
 	return nil
 }
 
-func (e *env) verifyServer(ctx context.Context, rf *remoteFlags, lf *localFlags, logKey string) error {
+func (e *env) verifyServer(ctx context.Context, rf *remoteFlags, lf *localFlags, logKey, release string) error {
 	cfg := e.resolve(rf)
 	cl, err := client.New(cfg.Server, cfg.APIKey, cfg.CA)
 	if err != nil {
@@ -182,6 +185,11 @@ func (e *env) verifyServer(ctx context.Context, rf *remoteFlags, lf *localFlags,
 		fmt.Fprintf(e.stdout, "log %s: size %d, consistent with the last checkpoint seen (size %d)\n", origin, cp.Size, prev.Size)
 	} else {
 		fmt.Fprintf(e.stdout, "log %s: size %d (first checkpoint seen; remembered for the next run)\n", origin, cp.Size)
+	}
+	if release != "" {
+		if err := e.verifyRelease(ctx, tv, logFetch(ctx, cl), release); err != nil {
+			return err
+		}
 	}
 	file := lf.policy
 	if file == "" {
@@ -275,8 +283,8 @@ func (e *env) verifyServerModel(tv *tlog.Verifier, fetch tlog.FetchFunc, p *prov
 }
 
 func logCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "log", Short: "Transparency log: witness a server's log"}
-	cmd.AddCommand(logWitnessCmd(e))
+	cmd := &cobra.Command{Use: "log", Short: "Transparency log: witness a server's log, publish release digests"}
+	cmd.AddCommand(logWitnessCmd(e), logReleaseCmd(e))
 	return cmd
 }
 
