@@ -43,6 +43,13 @@
 // "warn" it is allowed with the reason reported, "off" skips evaluation.
 // Evaluate fails closed: without a valid policy nothing is allowed.
 //
-// OpenSSF Model Signing (sigstore model-transparency) bundles are not
-// verified by this package yet.
+// # OpenSSF Model Signing
+//
+// A certificate may also be an OpenSSF Model Signing (sigstore
+// model-transparency) Sigstore bundle signed with keys: ECDSA P-256 (a PEM
+// "PUBLIC KEY" in the policy) or Ed25519. Evaluate verifies it like an
+// envelope (trusted signers toward k of n) and matches the files against
+// the predicate's sha256 resources; see ParseSigstoreBundle and
+// ParseModelSignature for the format. Fulcio-certificate bundles are
+// refused and Rekor entries are not checked.
 package provenance

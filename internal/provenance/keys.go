@@ -1,6 +1,7 @@
 package provenance
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
@@ -21,17 +22,29 @@ func KeyID(pub ed25519.PublicKey) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// PublicKey is a trusted Ed25519 public key with a name.
+// PublicKey is a trusted public key with a name: Ed25519 (Key), or ECDSA
+// P-256 (ECDSA, when set; see ParseTrustedKey).
 type PublicKey struct {
-	Name string
-	Key  ed25519.PublicKey
+	Name  string
+	Key   ed25519.PublicKey
+	ECDSA *ecdsa.PublicKey
 }
 
-// ID returns the key id (see KeyID).
-func (k PublicKey) ID() string { return KeyID(k.Key) }
+// ID returns the key id (see KeyID; for ECDSA, the hex SHA-256 of its PEM
+// encoding).
+func (k PublicKey) ID() string {
+	if k.ECDSA != nil {
+		return ecdsaKeyID(k.ECDSA)
+	}
+	return KeyID(k.Key)
+}
 
-// Verify reports whether sig is a valid signature of msg by k.
+// Verify reports whether sig is a valid signature of msg by k (ECDSA:
+// ASN.1, over SHA-256 of msg).
 func (k PublicKey) Verify(msg, sig []byte) bool {
+	if k.ECDSA != nil {
+		return verifyECDSA(k.ECDSA, msg, sig)
+	}
 	return len(k.Key) == ed25519.PublicKeySize && len(sig) == ed25519.SignatureSize && ed25519.Verify(k.Key, msg, sig)
 }
 

@@ -34,7 +34,8 @@ const (
 //
 //	{
 //	  "mode": "enforce",
-//	  "keys": {"alice": "ssh-ed25519 AAAA...", "bob": "ed25519:base64..."},
+//	  "keys": {"alice": "ssh-ed25519 AAAA...", "bob": "ed25519:base64...",
+//	           "carol": "-----BEGIN PUBLIC KEY-----\n<ECDSA P-256>..."},
 //	  "rules": [
 //	    {"models": "acme/*", "keys": ["alice", "bob"], "threshold": 2,
 //	     "requiredFields": ["buildDefinition.resolvedDependencies", "runDetails.builder.id"],
@@ -107,11 +108,10 @@ func ParsePolicy(b []byte) (*Policy, error) {
 	p.keys = map[string]PublicKey{}
 	byID := map[string]string{}
 	for name, s := range p.Keys {
-		k, err := ParsePublicKey(s)
+		pk, err := ParseTrustedKey(name, s)
 		if err != nil {
 			return bad("key %q: %v", name, err)
 		}
-		pk := PublicKey{Name: name, Key: k}
 		if other, dup := byID[pk.ID()]; dup {
 			return bad("keys %q and %q are the same key", other, name)
 		}
@@ -154,8 +154,8 @@ func ParsePolicy(b []byte) (*Policy, error) {
 type Input struct {
 	// Model is the model's "publisher/name", matched against rule globs.
 	Model string
-	// Envelope is the DSSE envelope (JSON) of the model's certificate; nil
-	// if the model has none.
+	// Envelope is the model's certificate: a DSSE envelope (JSON), or an
+	// OpenSSF Model Signing Sigstore bundle; nil if the model has none.
 	Envelope []byte
 	// Files maps each file to be loaded to the lowercase hex SHA-256 of its
 	// bytes. Every one must be a subject of the statement.
@@ -226,7 +226,7 @@ func (p *Policy) check(in Input) ([]string, *Statement, error) {
 	if len(in.Envelope) == 0 {
 		return fail("no signed certificate")
 	}
-	env, err := ParseEnvelope(in.Envelope)
+	env, err := ParseCertificate(in.Envelope)
 	if err != nil {
 		return fail("certificate: %v", err)
 	}
@@ -251,8 +251,24 @@ func (p *Policy) check(in Input) ([]string, *Statement, error) {
 	if err != nil {
 		return fail("statement: %v", err)
 	}
-	if st.PredicateType != SLSAProvenanceV1 {
-		return fail("predicateType %q, want %q", st.PredicateType, SLSAProvenanceV1)
+	// The files are the subjects of a SLSA Provenance statement, or the
+	// sha256 resources of an OpenSSF model signature.
+	var subjects []ResourceDescriptor
+	switch st.PredicateType {
+	case SLSAProvenanceV1:
+		subjects = st.Subject
+	case ModelSigningV1:
+		ms, err := ParseModelSignature(st)
+		if err != nil {
+			return fail("%v", err)
+		}
+		for _, r := range ms.Resources {
+			if r.Algorithm == DigestSHA256 {
+				subjects = append(subjects, ResourceDescriptor{Name: r.Name, Digest: map[string]string{DigestSHA256: r.Digest}})
+			}
+		}
+	default:
+		return fail("predicateType %q, want %q or %q", st.PredicateType, SLSAProvenanceV1, ModelSigningV1)
 	}
 	if len(in.Files) == 0 {
 		return fail("no files to check against the certificate")
@@ -265,7 +281,7 @@ func (p *Policy) check(in Input) ([]string, *Statement, error) {
 	for _, name := range names {
 		want := in.Files[name]
 		covered, named := false, ""
-		for _, s := range st.Subject {
+		for _, s := range subjects {
 			if s.Digest[DigestSHA256] == want {
 				covered = true
 				break
