@@ -74,32 +74,46 @@ type Checker struct {
 	verdicts map[string]cachedVerdict
 }
 
+// SigExtension is appended to a model file's name for its OpenSSF Model
+// Signing bundle (model-transparency's signature file), which the Checker
+// reads when the model has no NAME.gguf.dsse.json certificate.
+const SigExtension = ".sig"
+
+// SigPath returns the path of the Model Signing bundle of a model file.
+func SigPath(modelPath string) string { return modelPath + SigExtension }
+
 // cachedVerdict is a verdict valid while the model file and its
-// certificate keep the stamps they had (see racy).
+// certificates keep the stamps they had (see racy).
 type cachedVerdict struct {
-	name       string
-	file, cert digestEntry
-	log        string
-	v          Verdict
+	name            string
+	file, cert, sig digestEntry
+	log             string
+	v               Verdict
 }
 
-// stamps returns the stamps of a model file and its certificate (zero if it
-// has none), and whether they are settled enough to cache a verdict on.
-func stamps(path string) (file, cert digestEntry, ok bool) {
+// stamps returns the stamps of a model file and of its certificate and
+// Model Signing bundle (zero where it has none), and whether they are
+// settled enough to cache a verdict on.
+func stamps(path string) (file, cert, sig digestEntry, ok bool) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return file, cert, false
+		return file, cert, sig, false
 	}
 	file = keyOf(fi)
-	if ci, err := os.Stat(CertPath(path)); err == nil {
-		cert = keyOf(ci)
-		if racy(cert) {
-			return file, cert, false
+	for _, c := range []struct {
+		path string
+		e    *digestEntry
+	}{{CertPath(path), &cert}, {SigPath(path), &sig}} {
+		if ci, err := os.Stat(c.path); err == nil {
+			*c.e = keyOf(ci)
+			if racy(*c.e) {
+				return file, cert, sig, false
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return file, cert, sig, false
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return file, cert, false
 	}
-	return file, cert, !racy(file)
+	return file, cert, sig, !racy(file)
 }
 
 // LoadPolicy reads and parses a policy file. Any problem is an error: a
@@ -139,14 +153,14 @@ func (c *Checker) init() {
 }
 
 // Check evaluates model name, whose file is path, with its certificate
-// CertPath(path). The verdict is remembered while neither file changes (by
+// CertPath(path), or else its OpenSSF Model Signing bundle SigPath(path). The verdict is remembered while neither file changes (by
 // the digest cache's rules), so checking an unchanged model costs two stats.
 func (c *Checker) Check(ctx context.Context, name, path string) Verdict {
 	c.init()
 	if c.Policy == nil || c.Policy.Mode == provenance.ModeOff {
 		return c.check(ctx, name, path)
 	}
-	file, cert, settled := stamps(path)
+	file, cert, sig, settled := stamps(path)
 	logState := ""
 	if c.LogState != nil {
 		logState = c.LogState()
@@ -155,7 +169,7 @@ func (c *Checker) Check(ctx context.Context, name, path string) Verdict {
 		c.mu.Lock()
 		e, ok := c.verdicts[path]
 		c.mu.Unlock()
-		if ok && e.name == name && e.file == file && e.cert == cert && e.log == logState {
+		if ok && e.name == name && e.file == file && e.cert == cert && e.sig == sig && e.log == logState {
 			return e.v
 		}
 	}
@@ -166,7 +180,7 @@ func (c *Checker) Check(ctx context.Context, name, path string) Verdict {
 	if settled {
 		// Stamps taken before the check: a change during it shows next time.
 		c.mu.Lock()
-		c.verdicts[path] = cachedVerdict{name: name, file: file, cert: cert, log: logState, v: v}
+		c.verdicts[path] = cachedVerdict{name: name, file: file, cert: cert, sig: sig, log: logState, v: v}
 		c.mu.Unlock()
 	}
 	return v
@@ -191,8 +205,8 @@ func (c *Checker) check(ctx context.Context, name, path string) Verdict {
 	if err != nil {
 		return refuse(fmt.Sprintf("model %s refused: cannot hash its file: %v", name, err))
 	}
-	env, err := os.ReadFile(CertPath(path))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	env, err := readCertificate(path)
+	if err != nil {
 		return refuse(fmt.Sprintf("model %s refused: cannot read its certificate: %v", name, err))
 	}
 	in := provenance.Input{Model: name, Envelope: env, Files: map[string]string{filepath.Base(path): sum}}
@@ -210,6 +224,30 @@ func (c *Checker) check(ctx context.Context, name, path string) Verdict {
 		v.Status = StatusRefused
 	}
 	return v
+}
+
+// readCertificate reads a model's certificate: CertPath, else the Model
+// Signing bundle at SigPath, whose DSSE envelope is returned as the
+// certificate (so the log records it like any other), or its bytes as they
+// are if it does not parse (Evaluate then refuses it with the reason). No
+// certificate is nil, nil.
+func readCertificate(path string) ([]byte, error) {
+	env, err := os.ReadFile(CertPath(path))
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return env, err
+	}
+	b, err := os.ReadFile(SigPath(path))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sb, err := provenance.ParseSigstoreBundle(b)
+	if err != nil {
+		return b, nil
+	}
+	return sb.Envelope.MarshalJSON()
 }
 
 // Verify is the built-in engine's hook: nil if model name (file path) may
