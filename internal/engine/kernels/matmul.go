@@ -338,6 +338,9 @@ type task interface {
 type scratch struct {
 	acc [rowChunk][64]float32
 	res [8]float32
+	// worker numbers the threads running one job from 0 (set by
+	// job.run).
+	worker int
 }
 
 // funcTask runs a function as a task.
@@ -345,15 +348,37 @@ type funcTask func(c int)
 
 func (f funcTask) do(c int, _ *scratch) { f(c) }
 
+// workerTask runs a function of the worker number and the piece as a task.
+type workerTask func(w, c int)
+
+func (f workerTask) do(c int, s *scratch) { f(s.worker, c) }
+
+// ParallelFor calls f(w, c) for every c < count on up to min(Threads(),
+// maxThreads) threads of the MatMul pool, the calling goroutine included,
+// and returns when all calls have returned. w < maxThreads numbers the
+// thread making the call (0 to the number of threads taking part), so f
+// may use per-thread scratch space indexed by w; calls with the same w
+// do not overlap. Using the pool's threads, rather than new goroutines,
+// saves waking a thread when the pool's are already running.
+func ParallelFor(count, maxThreads int, f func(w, c int)) {
+	if count <= 0 {
+		return
+	}
+	parallelN(count, max(1, maxThreads), workerTask(f))
+}
+
 type job struct {
 	next  atomic.Int64
 	_     [56]byte // keep the counter on its own cache line
 	count int64
-	t     task
-	wg    sync.WaitGroup
+	// joined numbers the threads that take part.
+	joined atomic.Int64
+	t      task
+	wg     sync.WaitGroup
 }
 
 func (j *job) run(s *scratch) {
+	s.worker = int(j.joined.Add(1) - 1)
 	for {
 		c := j.next.Add(1) - 1
 		if c >= j.count {
@@ -375,11 +400,15 @@ func worker() {
 
 // parallel calls t.do(c) for every c < count, spread over the pool. If the
 // pool is busy with other calls the caller does more of the work itself.
-func parallel(count int, t task) {
-	helpers := min(Threads(), count) - 1
+func parallel(count int, t task) { parallelN(count, count, t) }
+
+// parallelN is parallel on at most maxThreads threads.
+func parallelN(count, maxThreads int, t task) {
+	helpers := min(Threads(), count, maxThreads) - 1
 	s := callerScratch.Get().(*scratch)
 	defer callerScratch.Put(s)
 	if helpers <= 0 {
+		s.worker = 0
 		for c := 0; c < count; c++ {
 			t.do(c, s)
 		}
@@ -393,6 +422,7 @@ func parallel(count int, t task) {
 	poolMu.Unlock()
 	j := jobPool.Get().(*job)
 	j.next.Store(0)
+	j.joined.Store(0)
 	j.count, j.t = int64(count), t
 	j.wg.Add(helpers)
 	for i := 0; i < helpers; i++ {

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime/debug"
+	"sync/atomic"
 	"testing"
 
 	"github.com/silo-ai/silo/internal/engine/ggml"
@@ -301,4 +302,35 @@ func TestMatMulsPanicsOnMismatch(t *testing.T) {
 		}
 	}()
 	MatMuls([][]float32{make([]float32, 2)}, []*Matrix{w, w}, make([]float32, 4), 1)
+}
+
+// TestParallelFor checks that ParallelFor calls f once for every piece,
+// with worker numbers below maxThreads, never two calls at once with the
+// same worker number.
+func TestParallelFor(t *testing.T) {
+	defer SetThreads(SetThreads(4))
+	for _, tc := range []struct{ count, maxThreads int }{{0, 2}, {1, 2}, {100, 1}, {100, 2}, {1000, 8}} {
+		seen := make([]atomic.Int32, tc.count)
+		busy := make([]atomic.Int32, max(1, tc.maxThreads))
+		var bad atomic.Int32
+		ParallelFor(tc.count, tc.maxThreads, func(w, c int) {
+			if w < 0 || w >= tc.maxThreads {
+				bad.Add(1)
+				return
+			}
+			if busy[w].Add(1) != 1 {
+				bad.Add(1)
+			}
+			seen[c].Add(1)
+			busy[w].Add(-1)
+		})
+		if bad.Load() != 0 {
+			t.Errorf("count %d, %d threads: %d calls with a bad or shared worker number", tc.count, tc.maxThreads, bad.Load())
+		}
+		for c := range seen {
+			if n := seen[c].Load(); n != 1 {
+				t.Fatalf("count %d, %d threads: piece %d run %d times", tc.count, tc.maxThreads, c, n)
+			}
+		}
+	}
 }

@@ -2,9 +2,8 @@ package llama
 
 import (
 	"math"
-	"runtime"
-	"sync"
-	"sync/atomic"
+
+	"github.com/silo-ai/silo/internal/engine/kernels"
 )
 
 // rmsNorm writes x / rms(x) * w to out (out may alias x).
@@ -124,29 +123,9 @@ func axpyGo(a float32, x, y []float32) {
 	}
 }
 
-// parallelFor runs f(i) for i in [0, n) on up to GOMAXPROCS goroutines.
+// parallelFor runs f(i) for i in [0, n) on the kernels' thread pool.
 func parallelFor(n int, f func(i int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 {
-		for i := range n {
-			f(i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(i)
-			}
-		})
-	}
-	wg.Wait()
+	kernels.ParallelFor(n, n, func(_, i int) { f(i) })
 }
 
 // f16 conversion for the F16 KV cache.
@@ -239,25 +218,5 @@ func f32ToF16(f float32) uint16 {
 // parallelForWorker is parallelFor that also passes a worker index in
 // [0, workers) to f, for per-worker scratch memory.
 func parallelForWorker(workers, n int, f func(worker, i int)) {
-	workers = min(workers, n)
-	if workers <= 1 {
-		for i := range n {
-			f(0, i)
-		}
-		return
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				f(w, i)
-			}
-		})
-	}
-	wg.Wait()
+	kernels.ParallelFor(n, workers, f)
 }
