@@ -23,9 +23,31 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
-# Debian's Go may be older than go.mod asks; the go command then fetches
-# the toolchain go.mod names from the module proxy (GOTOOLCHAIN=auto).
-export GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+# Debian's Go (1.19 on bookworm) is older than go.mod asks and too old to
+# switch toolchains itself, so fetch the Go toolchain go.mod names from the
+# Go module proxy (golang.org/toolchain) into ~/.local/go and use that.
+want=$(sed -n 's/^go \([0-9.]*\)$/\1/p' go.mod)
+have=$(go env GOVERSION 2>/dev/null | sed 's/^go//')
+if [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -1)" != "$want" ]; then
+	dest="$HOME/.local/go$want"
+	if [ ! -x "$dest/bin/go" ]; then
+		log "fetching Go $want from the module proxy (have ${have:-none})"
+		tmp=$(mktemp -d)
+		arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+		(cd "$tmp" && GOPATH="$tmp/gopath" GOMODCACHE="$tmp/gopath/pkg/mod" GOFLAGS=-modcacherw go mod init bootstrap >/dev/null 2>&1 &&
+			GOPATH="$tmp/gopath" GOMODCACHE="$tmp/gopath/pkg/mod" GOFLAGS=-modcacherw go mod download golang.org/toolchain@v0.0.1-go$want.linux-$arch)
+		rm -rf "$dest" && mkdir -p "$(dirname "$dest")"
+		cp -r "$tmp/gopath/pkg/mod/golang.org/toolchain@v0.0.1-go$want.linux-$arch" "$dest"
+		chmod -R u+w "$dest" && chmod +x "$dest"/bin/* "$dest"/pkg/tool/*/*
+		chmod -R u+w "$tmp" && rm -rf "$tmp"
+	fi
+	export GOROOT="$dest" PATH="$dest/bin:$PATH"
+	# The callers (run.sh, test.sh) source this to use the same Go.
+	echo "export GOROOT=$dest PATH=$dest/bin:\$PATH" > "$HOME/.silo-go-env"
+else
+	rm -f "$HOME/.silo-go-env"
+fi
+export GOTOOLCHAIN=local
 go version >&2
 log "downloading the Go modules the build and tests use"
 go list -deps -test ./... >/dev/null

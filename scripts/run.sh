@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 scripts/deps.sh run
+# deps.sh may have fetched a newer Go than the system's.
+if [ -f "$HOME/.silo-go-env" ]; then . "$HOME/.silo-go-env"; fi
 CGO_ENABLED=0 go build -trimpath -o bin/silo ./cmd/silo
 
 data=${SILO_DATA_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/silo}

@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$HOME/go/bin:$PATH"
 scripts/deps.sh test
+# deps.sh may have fetched a newer Go than the system's.
+if [ -f "$HOME/.silo-go-env" ]; then . "$HOME/.silo-go-env"; fi
 go install filippo.io/age/cmd/...@v1.3.2 # the stock age tool, for the sealed-export test (internal/cli)
 
 eval "$(scripts/pg-test.sh)"
