@@ -173,9 +173,11 @@ func LoadServe(fs *pflag.FlagSet, environ []string) (*Serve, error) {
 	return &c, nil
 }
 
+// lookupEnv finds key in environ; as with os/exec, the last of duplicate
+// entries wins (the CLI resolves its own variables the same way).
 func lookupEnv(environ []string, key string) string {
-	for _, kv := range environ {
-		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(environ[i], key+"="); ok {
 			return v
 		}
 	}

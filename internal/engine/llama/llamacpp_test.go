@@ -25,6 +25,9 @@ import (
 // SILO_LLAMACPP is set (to anything); see the README's test section.
 func TestLlamaCpp(t *testing.T) {
 	if os.Getenv("SILO_LLAMACPP") == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI must run the llama.cpp cross-check: scripts/test.sh installs node-llama-cpp and sets SILO_LLAMACPP")
+		}
 		t.Skip("llama.cpp cross-check: set SILO_LLAMACPP after `npm install` in internal/engine/llama/testdata/llamacpp")
 	}
 	script, err := filepath.Abs("testdata/llamacpp/logits.mjs")
