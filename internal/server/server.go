@@ -147,7 +147,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", s.metricsHandler())
-	s.mux.HandleFunc("GET /{$}", s.root)
+	app := appHandler()
+	s.mux.Handle("GET /{$}", app)
+	s.mux.Handle("GET /assets/", app)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, r, problem.NotFound(fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)))
 	})
@@ -174,7 +176,7 @@ func isPublic(r *http.Request) bool {
 	if publicRoutes[r.Method+" "+r.URL.Path] {
 		return true
 	}
-	return r.Method == http.MethodGet && (strings.HasPrefix(r.URL.Path, "/api/v1/ui/") || strings.HasPrefix(r.URL.Path, "/log/"))
+	return r.Method == http.MethodGet && (strings.HasPrefix(r.URL.Path, "/api/v1/ui/") || strings.HasPrefix(r.URL.Path, "/log/") || strings.HasPrefix(r.URL.Path, "/assets/"))
 }
 
 // bearer returns the token of an Authorization: Bearer header.
@@ -365,7 +367,3 @@ func (s *Server) serveSpec(w http.ResponseWriter, r *http.Request) {
 	w.Write(specBytes())
 }
 
-func (s *Server) root(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write(rootPage)
-}

@@ -4,8 +4,10 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"strings"
 
 	"github.com/silo-ai/silo/api"
+	"github.com/silo-ai/silo/web"
 )
 
 // docsFS holds the API documentation UI (swagger-ui-dist, see docs/SOURCE).
@@ -23,15 +25,17 @@ func docsHandler() http.Handler {
 
 func specBytes() []byte { return api.Spec }
 
-// rootPage is the plain page at /; the web app replaces it.
-var rootPage = []byte(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>silo</title></head>
-<body>
-<h1>silo</h1>
-<p>A private AI server you can verify.</p>
-<ul>
-<li>OpenAI-compatible API: <code>/v1</code> (use an API key as the bearer token)</li>
-<li>silo API: <a href="/api/v1/ui/">/api/v1/ui</a> (<a href="/api/v1/openapi.yaml">openapi.yaml</a>)</li>
-</ul>
-</body></html>
-`)
+// appHandler serves the web app (package web) at / and /assets/. Asset
+// names carry a hash of their content, so they are cached for good;
+// index.html is revalidated every time so a new build shows at once.
+func appHandler() http.Handler {
+	files := http.FileServerFS(web.Dist())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/assets/") {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "no-cache")
+		}
+		files.ServeHTTP(w, r)
+	})
+}
