@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/silo-ai/silo/internal/engine/ggml"
 )
@@ -373,8 +374,10 @@ type job struct {
 	count int64
 	// joined numbers the threads that take part.
 	joined atomic.Int64
-	t      task
-	wg     sync.WaitGroup
+	// left counts the helpers that have not finished.
+	left atomic.Int64
+	t    task
+	wg   sync.WaitGroup
 }
 
 func (j *job) run(s *scratch) {
@@ -390,11 +393,47 @@ func (j *job) run(s *scratch) {
 
 func worker() {
 	s := new(scratch)
-	// Spinning before parking was tried: on a loaded machine it cost
-	// more wall and CPU time than the runtime's own wake-up.
-	for j := range jobs {
+	for {
+		j := nextJob()
 		j.run(s)
+		j.left.Add(-1)
 		j.wg.Done()
+	}
+}
+
+// spinWait is how long an idle worker polls for its next job before it
+// parks, and how long a caller polls for its helpers to finish before it
+// sleeps. Waking a parked thread takes the runtime tens to hundreds of
+// microseconds on a virtual machine, longer than the gap between the
+// matrix products of a decode step, so the pool's threads stay awake
+// across those gaps and sleep only when the work stops.
+const spinWait = 200 * time.Microsecond
+
+// nextJob returns the next job, polling for up to spinWait before it
+// parks on the channel. Between polls it yields the processor, so that a
+// goroutine made runnable on it (the caller it waits for, typically) is
+// not kept waiting by the spin.
+func nextJob() *job {
+	start := time.Now()
+	for {
+		select {
+		case j := <-jobs:
+			return j
+		default:
+		}
+		if time.Since(start) > spinWait {
+			return <-jobs
+		}
+		runtime.Gosched()
+	}
+}
+
+// spinUntilDone polls for up to spinWait for j's helpers to finish,
+// yielding between polls as nextJob does.
+func spinUntilDone(j *job) {
+	start := time.Now()
+	for j.left.Load() > 0 && time.Since(start) <= spinWait {
+		runtime.Gosched()
 	}
 }
 
@@ -425,14 +464,19 @@ func parallelN(count, maxThreads int, t task) {
 	j.joined.Store(0)
 	j.count, j.t = int64(count), t
 	j.wg.Add(helpers)
+	j.left.Store(int64(helpers))
 	for i := 0; i < helpers; i++ {
 		select {
 		case jobs <- j:
 		default:
+			j.left.Add(-1)
 			j.wg.Done()
 		}
 	}
 	j.run(s)
+	if j.left.Load() > 0 {
+		spinUntilDone(j)
+	}
 	j.wg.Wait()
 	j.t = nil
 	jobPool.Put(j)
