@@ -16,6 +16,7 @@ if [ "$what" = test ]; then
 	command -v node >/dev/null || need_apt+=(nodejs)
 	command -v npm >/dev/null || need_apt+=(npm)
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
+	[ -x /usr/bin/chromium ] || need_apt+=(chromium)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
 	SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
@@ -54,6 +55,9 @@ go list -deps -test ./... >/dev/null
 if [ "$what" = test ]; then
 	log "installing npm packages for the SDK tests"
 	(cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+	log "installing npm packages for the web app's build check and its browser tests (playwright-core)"
+	(cd web && npm ci --no-audit --no-fund --loglevel=error)
+	(cd tests/web && npm ci --no-audit --no-fund --loglevel=error)
 	log "installing llama.cpp's prebuilt CPU build (npm node-llama-cpp) for the logits cross-check"
 	# Its lockfile cannot list the other platforms' optional binaries that
 	# npm ci insists on; package.json pins the versions instead.

@@ -19,6 +19,8 @@ export CI=${CI:-true}
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
 if [ -n "$unformatted" ]; then echo "not gofmt-ed:"; echo "$unformatted"; exit 1; fi
+echo "== web app: the embedded build matches web/src"
+scripts/web-check.sh
 echo "== go vet"
 go vet ./...
 echo "== staticcheck"

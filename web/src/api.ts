@@ -51,7 +51,10 @@ export async function problem(res: Response): Promise<ApiError> {
     return new ApiError(res.status, body.error.type || "error", body.error.message || res.statusText, "");
   }
   if (body && typeof body.title === "string") {
-    return new ApiError(res.status, body.type || "about:blank", body.title, body.detail || "");
+    // A validation failure lists what is wrong in errors.
+    const errs = Array.isArray(body.errors) ? body.errors.join("; ") : "";
+    const detail = [body.detail, errs].filter(Boolean).join(": ");
+    return new ApiError(res.status, body.type || "about:blank", body.title, detail);
   }
   return new ApiError(res.status, "about:blank", `${res.status} ${res.statusText}`, "");
 }

@@ -87,13 +87,22 @@ export function Chat({ session, conversation }: { session: Session; conversation
   const [model, setModel] = useState(() => localStorage.getItem("silo-model") || "");
   const [system, setSystem] = useState("");
   const [showSystem, setShowSystem] = useState(false);
+  // Sampling settings, kept in this browser: empty means the server's default.
+  const [maxTokens, setMaxTokens] = useState(() => localStorage.getItem("silo-max-tokens") || "");
+  const [temperature, setTemperature] = useState(() => localStorage.getItem("silo-temperature") || "");
+  const setting = (key: string, set: (v: string) => void) => (v: string) => {
+    set(v);
+    if (v) localStorage.setItem(key, v);
+    else localStorage.removeItem(key);
+  };
   const [input, setInput] = useState("");
   const [sendError, setSendError] = useState<unknown>(null);
   const [streaming, setStreaming] = useState(false);
   const abort = useRef<AbortController | null>(null);
   const log = useRef<HTMLDivElement>(null);
 
-  const chatModels = (models.data?.models || []).filter((m) => !m.embeddings && m.served !== false);
+  // embeddings says a model can also embed; every served model can chat.
+  const chatModels = (models.data?.models || []).filter((m) => m.served !== false);
   const picked = chatModels.find((m) => m.id === model) || chatModels[0];
 
   useEffect(() => setCurrent(conversation), [conversation]);
@@ -183,7 +192,13 @@ export function Chat({ session, conversation }: { session: Session; conversation
         credentials: "same-origin",
         signal: ctrl.signal,
         headers: headers({ "Content-Type": "application/json", "X-Silo-Conversation": conv }),
-        body: JSON.stringify({ model: picked.id, messages: msgs, stream: true }),
+        body: JSON.stringify({
+          model: picked.id,
+          messages: msgs,
+          stream: true,
+          ...(maxTokens ? { max_tokens: Number(maxTokens) } : {}),
+          ...(temperature ? { temperature: Number(temperature) } : {}),
+        }),
       });
       if (!res.ok) throw await problem(res);
       await sse(res, (_event, data) => {
@@ -269,13 +284,19 @@ export function Chat({ session, conversation }: { session: Session; conversation
             ))}
           </select>
           {picked && <Badge status={picked.status || "unverified"} title={picked.reason || (picked.engine === "builtin" ? "" : `served by ${picked.engine}`)} />}
-          <Button onClick={() => setShowSystem(!showSystem)}>{showSystem ? "Hide system prompt" : "System prompt"}</Button>
+          <Button onClick={() => setShowSystem(!showSystem)}>{showSystem ? "Hide settings" : "Settings"}</Button>
         </div>
         <ErrorBox error={models.error} />
         {showSystem && (
           <div class="system">
             <label for="system">System prompt (kept in this browser only)</label>
             <textarea id="system" rows={3} value={system} onInput={(e) => saveSystem(e.currentTarget.value)} />
+            <div class="row">
+              <label for="max-tokens">Max answer tokens</label>
+              <input id="max-tokens" type="number" min={1} max={1000000} placeholder="default" value={maxTokens} onInput={(e) => setting("silo-max-tokens", setMaxTokens)(e.currentTarget.value)} />
+              <label for="temperature">Temperature</label>
+              <input id="temperature" type="number" min={0} max={2} step={0.1} placeholder="default" value={temperature} onInput={(e) => setting("silo-temperature", setTemperature)(e.currentTarget.value)} />
+            </div>
           </div>
         )}
         <ErrorBox error={loadError} />

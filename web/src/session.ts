@@ -47,7 +47,7 @@ export async function keyState(key: devicekey.DeviceKey): Promise<Session["keySt
 export async function adopt(user: User, key: devicekey.DeviceKey): Promise<Session["keyState"]> {
   let state = await keyState(key);
   if (state === "missing") {
-    const name = key.mode === "passkey" ? "Passkey (browser)" : key.mode === "imported" ? "Imported (browser)" : "Browser";
+    const name = key.mode === "passkey" ? "Browser: from passkey" : key.mode === "imported" ? "Browser: imported" : "Browser: made here";
     await post("/keys/devices", { name, recipient: key.recipient });
     state = "live";
   }

@@ -1,0 +1,269 @@
+// End-to-end tests of silo's web app in Debian's Chromium, driven by
+// playwright-core (no downloaded browser). internal/e2e's TestWebApp starts
+// `silo serve` with a generated model and runs this file with:
+//
+//   SILO_URL        https://localhost:PORT (passkeys need a domain: localhost)
+//   SILO_TOKEN      the one-time bootstrap token
+//   SILO_CERT       the server's self-signed certificate (PEM); Chromium
+//                   trusts exactly its public key (--ignore-certificate-errors-spki-list)
+//   SILO_PULL_URL   a GGUF served slowly, for the model-pull progress test
+//   SILO_ARTIFACTS  where screenshots go
+//
+// Passkeys come from Chrome DevTools Protocol virtual authenticators: the
+// admin's supports PRF (its device key is derived from the passkey), the
+// invited user's does not (a key made and kept in the browser).
+
+import assert from "node:assert/strict";
+import { X509Certificate, createHash } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { chromium } from "playwright-core";
+
+const url = process.env.SILO_URL;
+const token = process.env.SILO_TOKEN;
+const pullURL = process.env.SILO_PULL_URL;
+const artifacts = process.env.SILO_ARTIFACTS || "artifacts";
+mkdirSync(artifacts, { recursive: true });
+const origin = new URL(url).origin;
+
+function spki(pemFile) {
+  const der = new X509Certificate(readFileSync(pemFile)).publicKey.export({ type: "spki", format: "der" });
+  return createHash("sha256").update(der).digest("base64");
+}
+
+// watch records every request a page makes and every document's response
+// headers, to check that nothing leaves the server's origin.
+function watch(page, log) {
+  page.on("request", (req) => log.requests.push(req.url()));
+  page.on("response", (res) => {
+    if (res.request().resourceType() === "document") log.documents.push({ url: res.url(), csp: res.headers()["content-security-policy"] });
+  });
+  page.on("console", (msg) => {
+    if (msg.type() === "error") log.console.push(msg.text());
+  });
+  page.on("pageerror", (err) => log.console.push(String(err)));
+}
+
+async function authenticator(context, page, prf) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+      hasPrf: prf,
+    },
+  });
+  return { cdp, authenticatorId };
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+// streamed waits for an answer to finish while sampling its text, and
+// returns the distinct lengths seen: more than one means it streamed.
+async function streamed(page, answer) {
+  const lengths = new Set();
+  const deadline = Date.now() + 120_000;
+  while ((await page.getByTestId("messages").getAttribute("aria-busy")) !== "false" || !lengths.size) {
+    const text = (await answer.textContent()) || "";
+    if (text.length) lengths.add(text.length);
+    assert.ok(Date.now() < deadline, "the answer did not finish within 120 s");
+    await page.waitForTimeout(10);
+  }
+  lengths.add(((await answer.textContent()) || "").length);
+  return lengths;
+}
+
+test("web app end to end", { timeout: 300_000 }, async (t) => {
+  const browser = await chromium.launch({
+    executablePath: process.env.SILO_CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      `--ignore-certificate-errors-spki-list=${spki(process.env.SILO_CERT)}`,
+    ],
+  });
+  t.after(() => browser.close());
+  const log = { requests: [], documents: [], console: [] };
+  const pages = {};
+  // step runs one part of the story; after a failure the rest is skipped
+  // (each part needs the ones before), with screenshots of every page.
+  let failed = false;
+  const step = (name, fn) =>
+    t.test(name, { skip: failed && "an earlier step failed" }, async () => {
+      try {
+        await fn();
+      } catch (e) {
+        failed = true;
+        for (const [who, page] of Object.entries(pages)) await shot(page, `failed-${who}`).catch(() => undefined);
+        e.message += `\nbrowser console: ${JSON.stringify(log.console)}`;
+        throw e;
+      }
+    });
+
+  // The admin, with a PRF-capable passkey.
+  const adminCtx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const admin = await adminCtx.newPage();
+  watch(admin, log);
+  pages.admin = admin;
+  await authenticator(adminCtx, admin, true);
+
+  await step("bootstrap the first admin with a passkey", async () => {
+    await admin.goto(`${url}/#/bootstrap`);
+    await admin.getByLabel("One-time token").fill(token);
+    await admin.getByLabel("Your user name").fill("admin");
+    await admin.getByRole("button", { name: "Create admin and passkey" }).click();
+    await admin.getByTestId("bootstrap-api-key").waitFor();
+    assert.match(await admin.getByTestId("bootstrap-api-key").textContent(), /^sk-silo-/);
+    await shot(admin, "01-bootstrap");
+    await admin.getByRole("button", { name: "Continue" }).click();
+    await admin.getByRole("link", { name: "Admin" }).waitFor();
+  });
+
+  await step("the admin's device key comes from the passkey's PRF", async () => {
+    await admin.getByRole("link", { name: "Account" }).click();
+    await admin.getByText("your passkey (PRF)").waitFor();
+    assert.equal(await admin.getByTestId("device-key-state").textContent(), "live");
+  });
+
+  await step("set the organisation admin key, made in the browser", async () => {
+    await admin.goto(`${url}/#/admin/sealing`);
+    await admin.getByRole("button", { name: "Generate admin key" }).click();
+    const identity = await admin.getByTestId("admin-identity").textContent();
+    assert.match(identity, /AGE-SECRET-KEY-PQ-1/);
+    await admin.getByRole("button", { name: "Set as admin key" }).click();
+    await admin.getByTestId("admin-key").waitFor();
+    await shot(admin, "02-admin-key");
+  });
+
+  let link;
+  await step("invite a user", async () => {
+    await admin.goto(`${url}/#/admin/users`);
+    await admin.getByLabel("Invitee email").fill("alice@example.com");
+    await admin.getByRole("button", { name: "Create invitation" }).click();
+    link = (await admin.getByTestId("invitation-link").textContent()).trim();
+    assert.ok(link.startsWith(`${origin}/#/invite/inv-silo-`), link);
+    await shot(admin, "03-invitation");
+  });
+
+  // The invited user, in another browser profile, with a passkey without PRF.
+  const userCtx = await browser.newContext({ viewport: { width: 390, height: 844 } }); // phone width
+  const user = await userCtx.newPage();
+  watch(user, log);
+  pages.user = user;
+  const userAuth = await authenticator(userCtx, user, false);
+
+  await step("accept the invitation and sign in as the user", async () => {
+    await user.goto(link);
+    await user.getByLabel("User name").fill("alice");
+    await user.getByLabel(/Email/).fill("alice@example.com");
+    await user.getByRole("button", { name: "Accept and make a passkey" }).click();
+    await user.getByRole("button", { name: "Sign out" }).waitFor();
+    // Sign out and in again with the new passkey.
+    await user.getByRole("button", { name: "Sign out" }).click();
+    await user.getByRole("button", { name: "Sign in with a passkey" }).click();
+    await user.getByRole("button", { name: "Sign out" }).waitFor();
+    const creds = await userAuth.cdp.send("WebAuthn.getCredentials", { authenticatorId: userAuth.authenticatorId });
+    assert.equal(creds.credentials.length, 1);
+    await shot(user, "04-user-signed-in");
+  });
+
+  let answerText;
+  await step("chat with the generated model and see the answer stream", async () => {
+    await user.goto(`${url}/#/chat`);
+    await user.getByLabel("Model").waitFor();
+    // Short answers: the generated model talks nonsense until its context is full.
+    await user.getByRole("button", { name: "Settings" }).click();
+    await user.getByLabel("Max answer tokens").fill("24");
+    await user.getByLabel("Message").fill("Hello there");
+    await user.getByRole("button", { name: "Send" }).click();
+    const answer = user.getByTestId("msg-assistant").last();
+    await answer.waitFor();
+    const lengths = await streamed(user, answer.locator(".md"));
+    answerText = (await answer.locator(".md").textContent()).trim();
+    assert.ok(answerText.length > 0, "empty answer");
+    assert.ok(lengths.size >= 2, `the answer arrived in one piece (lengths seen: ${[...lengths]})`);
+    await user.getByRole("button", { name: "Regenerate" }).waitFor();
+    await shot(user, "05-chat");
+  });
+
+  await step("reload and see the history opened in the browser", async () => {
+    await user.reload();
+    await user.getByTestId("msg-assistant").first().waitFor();
+    assert.equal((await user.getByTestId("msg-user").first().textContent()).includes("Hello there"), true);
+    assert.equal((await user.getByTestId("msg-assistant").first().locator(".md").textContent()).trim(), answerText);
+    await user.getByRole("link", { name: "Hello there" }).waitFor();
+    await shot(user, "06-history");
+  });
+
+  await step("the admin revokes the user's device key", async () => {
+    await admin.goto(`${url}/#/admin/sealing`);
+    await admin.getByLabel("User", { exact: true }).selectOption({ label: "alice" });
+    await admin.getByRole("button", { name: /^Revoke device key .* of alice$/ }).click();
+    await admin.getByRole("button", { name: /^Revoke device key .* of alice$/ }).waitFor({ state: "detached" });
+    await shot(admin, "07-device-revoked");
+
+    // The user's browser learns it at its next load, and what is written
+    // afterwards is not sealed to its key.
+    await user.reload();
+    await user.getByTestId("key-warning").waitFor();
+    await user.getByLabel("Message").fill("Second question");
+    await user.getByRole("button", { name: "Send" }).click();
+    await user.getByRole("button", { name: "Regenerate" }).waitFor();
+    await user.reload();
+    await user.getByTestId("locked").first().waitFor();
+    assert.equal(await user.getByTestId("locked").count(), 2, "the exchange after revocation opens in the browser");
+    assert.equal((await user.getByTestId("msg-assistant").first().locator(".md").textContent()).trim(), answerText);
+    await shot(user, "08-after-revocation");
+  });
+
+  await step("pull a model and watch its progress", async () => {
+    await admin.goto(`${url}/#/admin/models`);
+    await admin.getByLabel("Source URL").fill(pullURL);
+    await admin.getByLabel("Model name").fill("pulled");
+    await admin.getByRole("button", { name: "Pull" }).click();
+    const bar = admin.getByTestId("pull-progress");
+    await bar.waitFor();
+    const seen = new Set();
+    const deadline = Date.now() + 60_000;
+    while (!(await admin.getByTestId("pull-done").count())) {
+      if (await bar.count()) {
+        const v = await bar.getAttribute("value");
+        if (v) seen.add(v);
+        if (seen.size === 2) await shot(admin, "09-pull-progress");
+      }
+      assert.ok(Date.now() < deadline, "the pull did not finish within 60 s");
+      await admin.waitForTimeout(20);
+    }
+    assert.match(await admin.getByTestId("pull-done").textContent(), /pulled/);
+    assert.ok(seen.size >= 2, `no progress between start and end (values seen: ${[...seen]})`);
+    await shot(admin, "10-pull-done");
+  });
+
+  await step("no request leaves the server's origin; every page has a CSP", async () => {
+    const foreign = log.requests.filter((u) => !u.startsWith(origin + "/") && !u.startsWith("data:") && !u.startsWith("blob:"));
+    assert.deepEqual(foreign, []);
+    assert.ok(log.documents.length >= 3);
+    for (const d of log.documents) {
+      assert.ok(d.csp, `${d.url} has no Content-Security-Policy`);
+      assert.match(d.csp, /script-src 'self'/);
+      assert.doesNotMatch(d.csp, /unsafe-inline|unsafe-eval/);
+    }
+    assert.deepEqual(
+      log.console.filter((m) => !/Failed to load resource: the server responded with a status of 40[14]/.test(m)),
+      [],
+    );
+  });
+});
