@@ -366,4 +366,3 @@ func (s *Server) serveSpec(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/yaml")
 	w.Write(specBytes())
 }
-
