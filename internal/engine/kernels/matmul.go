@@ -73,6 +73,9 @@ type kernelSet struct {
 	quant func(x []float32, q []int8, d []float32, ysum []int32)
 	// quantK, if not nil, replaces quantQ8KBlocksGeneric.
 	quantK func(x []float32, q []int8, bs []int16, d []float32)
+	// q4Groups, if not nil, replaces the group loop of matmul.chunk for
+	// Q4_0 weights (same results).
+	q4Groups func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
 }
 
 // kernelSets lists the assembly kernel sets for this architecture, the
@@ -147,6 +150,8 @@ type matmul struct {
 	rk   rowsKernel
 	mk   manyKernel
 	gk   groupKernel
+	// qg, if not nil, is simd.q4Groups, for Q4_0 weights.
+	qg func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
 }
 
 var callPool = sync.Pool{New: func() any { return new(matmul) }}
@@ -223,6 +228,10 @@ func checkCall(out []float32, w *Matrix, x []float32, n int) {
 func (m *matmul) run(x []float32, n int) {
 	w := m.ws[0]
 	m.k, m.rk, m.mk, m.gk = kernelFor(w.Type)
+	m.qg = nil
+	if m.gk != nil && w.Type == ggml.Q4_0 {
+		m.qg = simd.q4Groups
+	}
 	m.groups = 0
 	if m.gk != nil {
 		least := minGroupRows
@@ -265,7 +274,10 @@ func (m *matmul) chunk(w *Matrix, out []float32, c int, s *scratch) {
 	rs := len(w.Data) / rows
 	nb := w.Cols / 32
 	r0, r1 := c*rowChunk, min(rows, (c+1)*rowChunk)
-	for g := 0; g < m.groups; g++ {
+	if m.qg != nil && m.groups > 0 {
+		m.qg(m, w, out, r0, r1, s)
+	}
+	for g := 0; g < m.groups && m.qg == nil; g++ {
 		acc := &s.acc
 		clear(acc[:])
 		for b0 := 0; b0 < nb; b0 += segBlocks {
@@ -339,6 +351,9 @@ type task interface {
 type scratch struct {
 	acc [rowChunk][64]float32
 	res [8]float32
+	// res2 and unp serve the two-row kernels (simd.q4Groups).
+	res2 [8]float32
+	unp  []byte
 	// worker numbers the threads running one job from 0 (set by
 	// job.run).
 	worker int

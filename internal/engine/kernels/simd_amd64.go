@@ -24,7 +24,7 @@ func init() {
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows},
 			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0VNNI.multi, ggml.Q4_0: q4_0VNNI.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group},
-			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2},
+			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2, q4Groups: q4GroupsVNNI},
 	}
 	useBestKernels()
 }
@@ -275,6 +275,61 @@ func quantQ8KBlocksAVX2(x []float32, q []int8, bs []int16, d []float32) {
 	for b, v := range d {
 		if v != v {
 			quantQ8KBlocksGeneric(x[b*256:b*256+256], q[b*256:b*256+256], bs[b*16:b*16+16], d[b:b+1])
+		}
+	}
+}
+
+// Two-row Q4_0 group kernel (dot_q4pair_amd64.s).
+
+//go:noescape
+func unpackQ4_0(w *byte, nb int, out *byte)
+
+//go:noescape
+func dotQ4_0x8x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[64]float32, resA, resB *[8]float32)
+
+// q4UnpackedBlock is the size of a Q4_0 block unpacked by unpackQ4_0.
+const q4UnpackedBlock = 40
+
+// q4GroupsVNNI computes the products of weight rows r0..r1-1 (at most
+// rowChunk) of w with the groups of eight activation rows of m, as the
+// group loop of matmul.chunk does with q4_0VNNI.group, and with the same
+// results: it unpacks the rows once, then runs them two at a time over
+// each group, segBlocks blocks at a time.
+func q4GroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
+	a, n, rows := &m.a, m.n, w.Rows
+	rs := len(w.Data) / rows
+	nb := w.Cols / 32
+	per := nb * q4UnpackedBlock
+	s.unp = grow(s.unp, (r1-r0)*per)
+	_ = w.Data[(r1-1)*rs+nb*18-1]
+	for r := r0; r < r1; r++ {
+		unpackQ4_0(&w.Data[r*rs], nb, &s.unp[(r-r0)*per])
+	}
+	_ = a.tq[m.groups*nb*256-1]
+	_ = a.td[m.groups*nb*8-1]
+	for g := 0; g < m.groups; g++ {
+		acc := &s.acc
+		clear(acc[:r1-r0])
+		rowsOut := min(8, n-8*g)
+		for b0 := 0; b0 < nb; b0 += segBlocks {
+			nbs := min(segBlocks, nb-b0)
+			last := b0+nbs == nb
+			o := g*nb + b0
+			for r := r0; r < r1; r += 2 {
+				rb := min(r+1, r1-1)
+				ua, ub := (r-r0)*per+b0*q4UnpackedBlock, (rb-r0)*per+b0*q4UnpackedBlock
+				dotQ4_0x8x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*256], &a.td[o*8], nbs, &acc[r-r0], &acc[rb-r0], &s.res, &s.res2)
+				if last {
+					for j, v := range s.res[:rowsOut] {
+						out[(8*g+j)*rows+r] = v
+					}
+					if rb != r {
+						for j, v := range s.res2[:rowsOut] {
+							out[(8*g+j)*rows+rb] = v
+						}
+					}
+				}
+			}
 		}
 	}
 }
