@@ -35,7 +35,10 @@ function spki(pemFile) {
 // watch records every request a page makes and every document's response
 // headers, to check that nothing leaves the server's origin.
 function watch(page, log) {
-  page.on("request", (req) => log.requests.push(req.url()));
+  page.on("request", (req) => {
+    log.requests.push(req.url());
+    if (req.method() === "POST" && /\/(finish|keys\/devices)$/.test(req.url())) log.bodies.push({ url: req.url(), body: req.postData() || "" });
+  });
   page.on("response", (res) => {
     if (res.request().resourceType() === "document") log.documents.push({ url: res.url(), csp: res.headers()["content-security-policy"] });
   });
@@ -62,23 +65,32 @@ async function authenticator(context, page, prf) {
   return { cdp, authenticatorId };
 }
 
+// unlabeled lists the form controls on the page that have no accessible
+// name (a <label for>, a wrapping label or aria-label).
+async function unlabeled(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea, button")]
+      .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label") && !(el.tagName === "BUTTON" && el.textContent.trim()))
+      .map((el) => el.outerHTML.slice(0, 120)),
+  );
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
 
-// streamed waits for an answer to finish while sampling its text, and
-// returns the distinct lengths seen: more than one means it streamed.
-async function streamed(page, answer) {
-  const lengths = new Set();
-  const deadline = Date.now() + 120_000;
-  while ((await page.getByTestId("messages").getAttribute("aria-busy")) !== "false" || !lengths.size) {
-    const text = (await answer.textContent()) || "";
-    if (text.length) lengths.add(text.length);
-    assert.ok(Date.now() < deadline, "the answer did not finish within 120 s");
-    await page.waitForTimeout(10);
-  }
-  lengths.add(((await answer.textContent()) || "").length);
-  return lengths;
+// observeAnswers records, in the page, the length of the last answer's
+// text at every change of the message list, so that a test sees whether
+// an answer arrived piece by piece.
+async function observeAnswers(page) {
+  await page.evaluate(() => {
+    const log = document.querySelector('[data-testid="messages"]');
+    window.__answerLengths = [];
+    new MutationObserver(() => {
+      const answers = log.querySelectorAll('[data-testid="msg-assistant"] .md');
+      if (answers.length) window.__answerLengths.push(answers[answers.length - 1].textContent.length);
+    }).observe(log, { childList: true, subtree: true, characterData: true });
+  });
 }
 
 test("web app end to end", { timeout: 300_000 }, async (t) => {
@@ -96,7 +108,7 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     ],
   });
   t.after(() => browser.close());
-  const log = { requests: [], documents: [], console: [] };
+  const log = { requests: [], documents: [], console: [], bodies: [] };
   const pages = {};
   // step runs one part of the story; after a failure the rest is skipped
   // (each part needs the ones before), with screenshots of every page.
@@ -188,14 +200,14 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await user.getByRole("button", { name: "Settings" }).click();
     await user.getByLabel("Max answer tokens").fill("24");
     await user.getByLabel("Message").fill("Hello there");
+    await observeAnswers(user);
     await user.getByRole("button", { name: "Send" }).click();
-    const answer = user.getByTestId("msg-assistant").last();
-    await answer.waitFor();
-    const lengths = await streamed(user, answer.locator(".md"));
-    answerText = (await answer.locator(".md").textContent()).trim();
+    await user.getByRole("button", { name: "Regenerate" }).waitFor({ timeout: 120_000 });
+    answerText = (await user.getByTestId("msg-assistant").last().locator(".md").textContent()).trim();
     assert.ok(answerText.length > 0, "empty answer");
-    assert.ok(lengths.size >= 2, `the answer arrived in one piece (lengths seen: ${[...lengths]})`);
-    await user.getByRole("button", { name: "Regenerate" }).waitFor();
+    const lengths = [...new Set(await user.evaluate(() => window.__answerLengths))].filter((n) => n > 0);
+    assert.ok(lengths.length >= 2, `the answer arrived in one piece (lengths seen: ${lengths})`);
+    assert.deepEqual(await unlabeled(user), []);
     await shot(user, "05-chat");
   });
 
@@ -208,12 +220,49 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await shot(user, "06-history");
   });
 
+  await step("export the device key and open the history with it in another browser", async () => {
+    await user.goto(`${url}/#/account`);
+    assert.deepEqual(await unlabeled(user), []);
+    const [download] = await Promise.all([user.waitForEvent("download"), user.getByRole("button", { name: "Export key" }).click()]);
+    const exported = readFileSync(await download.path(), "utf8");
+    assert.match(exported, /^AGE-SECRET-KEY-PQ-1[0-9A-Z]+$/m);
+
+    // Another browser profile with the same passkey (copied between the
+    // virtual authenticators) but none of this one's storage.
+    const otherCtx = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+    const other = await otherCtx.newPage();
+    watch(other, log);
+    pages.other = other;
+    const otherAuth = await authenticator(otherCtx, other, false);
+    const { credentials } = await userAuth.cdp.send("WebAuthn.getCredentials", { authenticatorId: userAuth.authenticatorId });
+    await otherAuth.cdp.send("WebAuthn.addCredential", { authenticatorId: otherAuth.authenticatorId, credential: credentials[0] });
+    await other.goto(`${url}/`);
+    await other.getByLabel(/User name/).fill("alice");
+    await other.getByRole("button", { name: "Sign in with a passkey" }).click();
+    // This browser made its own key: the earlier history is not sealed to it.
+    await other.getByRole("link", { name: "(sealed to another key)" }).click();
+    await other.getByTestId("locked").first().waitFor();
+    await other.getByRole("link", { name: "Account" }).click();
+    await other.getByRole("button", { name: "Import key" }).click();
+    await other.getByLabel(/Paste an exported key/).fill(exported);
+    await other.getByRole("button", { name: "Use this key" }).click();
+    await other.getByText("an imported key").waitFor();
+    await other.getByRole("link", { name: "Chat" }).click();
+    await other.getByRole("link", { name: "Hello there" }).click();
+    await other.getByTestId("msg-assistant").first().locator(".md").waitFor();
+    assert.equal((await other.getByTestId("msg-assistant").first().locator(".md").textContent()).trim(), answerText);
+    await other.emulateMedia({ colorScheme: "dark" });
+    await shot(other, "07-imported-key-dark");
+    await otherCtx.close();
+    delete pages.other;
+  });
+
   await step("the admin revokes the user's device key", async () => {
     await admin.goto(`${url}/#/admin/sealing`);
     await admin.getByLabel("User", { exact: true }).selectOption({ label: "alice" });
     await admin.getByRole("button", { name: /^Revoke device key .* of alice$/ }).click();
     await admin.getByRole("button", { name: /^Revoke device key .* of alice$/ }).waitFor({ state: "detached" });
-    await shot(admin, "07-device-revoked");
+    await shot(admin, "08-device-revoked");
 
     // The user's browser learns it at its next load, and what is written
     // afterwards is not sealed to its key.
@@ -226,7 +275,7 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await user.getByTestId("locked").first().waitFor();
     assert.equal(await user.getByTestId("locked").count(), 2, "the exchange after revocation opens in the browser");
     assert.equal((await user.getByTestId("msg-assistant").first().locator(".md").textContent()).trim(), answerText);
-    await shot(user, "08-after-revocation");
+    await shot(user, "09-after-revocation");
   });
 
   await step("pull a model and watch its progress", async () => {
@@ -242,17 +291,20 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
       if (await bar.count()) {
         const v = await bar.getAttribute("value");
         if (v) seen.add(v);
-        if (seen.size === 2) await shot(admin, "09-pull-progress");
+        if (seen.size === 2) await shot(admin, "10-pull-progress");
       }
       assert.ok(Date.now() < deadline, "the pull did not finish within 60 s");
       await admin.waitForTimeout(20);
     }
     assert.match(await admin.getByTestId("pull-done").textContent(), /pulled/);
     assert.ok(seen.size >= 2, `no progress between start and end (values seen: ${[...seen]})`);
-    await shot(admin, "10-pull-done");
+    await shot(admin, "11-pull-done");
   });
 
   await step("no request leaves the server's origin; every page has a CSP", async () => {
+    // A PRF output is a device key: it never goes to the server.
+    assert.ok(log.bodies.length >= 4, `only ${log.bodies.length} sign-in bodies seen`);
+    for (const b of log.bodies) assert.doesNotMatch(b.body, /"prf"|"results"|AGE-SECRET-KEY/, b.url);
     const foreign = log.requests.filter((u) => !u.startsWith(origin + "/") && !u.startsWith("data:") && !u.startsWith("blob:"));
     assert.deepEqual(foreign, []);
     assert.ok(log.documents.length >= 3);

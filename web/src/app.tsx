@@ -143,7 +143,7 @@ export function App() {
       ) : page === "admin" && isAdmin ? (
         <Admin session={session} tab={route[1] || "users"} />
       ) : (
-        <Chat session={session} conversation={page === "chat" ? route[1] : undefined} />
+        <Chat key={session.key?.recipient} session={session} conversation={page === "chat" ? route[1] : undefined} />
       )}
     </>
   );
