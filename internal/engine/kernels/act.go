@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"math"
+	"unsafe"
 
 	"github.com/silo-ai/silo/internal/engine/ggml"
 )
@@ -37,6 +39,14 @@ type acts struct {
 	pq     []int8
 	td     []float32
 	tsum   []int32
+
+	// wide stores the groups sixteen rows wide instead, for the two-row
+	// Q4_0 kernel of the AVX-512 VNNI set (dotQ4_0x16x2VNNI): per pair of
+	// groups G and block b, tq[(G*nb+b)*512 + 64*k + 4*j + e] is quant
+	// 4k+e of the block in row 16G+j, plus 128 (as a byte), and
+	// td[(G*nb+b)*16 + j] its scale; rows past n are quants 0, scale 0.
+	// tsum is not filled.
+	wide bool
 }
 
 func grow[T any](s []T, n int) []T {
@@ -53,8 +63,8 @@ const parallelQuantMin = 16 << 10
 // quantize fills a for weights of type t from x (n rows of cols). The
 // first groups groups of 8 rows are also stored transposed for the group
 // kernels (the last one may be partial).
-func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int) {
-	a.t, a.n, a.cols, a.groups, a.pqFrom = t, n, cols, 0, n
+func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int, wide bool) {
+	a.t, a.n, a.cols, a.groups, a.pqFrom, a.wide = t, n, cols, 0, n, false
 	switch t {
 	case ggml.F32, ggml.F16, ggml.BF16:
 		a.f = x[:n*cols]
@@ -72,7 +82,12 @@ func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int) {
 		// The sums are kept for every type: the SIMD quantizer computes
 		// them anyway.
 		a.ysum = grow(a.ysum, nb)
-		if groups > 0 {
+		if groups > 0 && wide {
+			a.groups, a.wide = groups, true
+			wg := (groups + 1) / 2
+			a.tq = grow(a.tq, wg*16*cols)
+			a.td = grow(a.td, wg*16*perRow)
+		} else if groups > 0 {
 			a.groups = groups
 			a.tq = grow(a.tq, groups*8*cols)
 			a.td = grow(a.td, groups*8*perRow)
@@ -111,7 +126,9 @@ func (a *acts) do(c int, _ *scratch) {
 			a.s[b] = a.d[b] * float32(a.ysum[b])
 		}
 	}
-	if g := i0 / 8; g < a.groups {
+	if g := i0 / 8; g < a.groups && a.wide {
+		a.transposeWide(g, i1-i0)
+	} else if g < a.groups {
 		a.transpose(g, i1-i0)
 	}
 }
@@ -244,4 +261,42 @@ func (a *acts) transpose(g, m int) {
 			a.tsum[o+j] = a.ysum[rb]
 		}
 	}
+}
+
+// transposeWide fills half g%2 of wide group g/2 of tq and td (see
+// acts.wide) from rows 8g..8g+m-1, with zero quants and scales in place
+// of the rows past m, and past the group when g is the last of an odd
+// number.
+func (a *acts) transposeWide(g, m int) {
+	nb := a.cols / 32
+	h := 8 * (g % 2)
+	clearTo := 8 // rows of this half to fill or clear
+	if g%2 == 0 && g == a.groups-1 {
+		clearTo = 16 - h
+	}
+	tq, qs := bytesOf(a.tq), bytesOf(a.qs)
+	for b := 0; b < nb; b++ {
+		o := g/2*nb + b
+		dst := tq[o*512 : o*512+512]
+		td := a.td[o*16 : o*16+16]
+		for j := m; j < clearTo; j++ {
+			for k := 0; k < 8; k++ {
+				binary.LittleEndian.PutUint32(dst[64*k+4*(h+j):], 0x80808080)
+			}
+			td[h+j] = 0
+		}
+		for j := 0; j < m; j++ {
+			rb := (8*g+j)*nb + b
+			src := qs[rb*32 : rb*32+32]
+			for k := 0; k < 8; k++ {
+				binary.LittleEndian.PutUint32(dst[64*k+4*(h+j):], binary.LittleEndian.Uint32(src[4*k:])^0x80808080)
+			}
+			td[h+j] = a.d[rb]
+		}
+	}
+}
+
+// bytesOf returns q's memory as bytes.
+func bytesOf(q []int8) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(q))), len(q))
 }

@@ -240,7 +240,9 @@ func (m *matmul) run(x []float32, n int) {
 		}
 		m.groups = (n + 8 - least) / 8
 	}
-	m.a.quantize(w.Type, x, n, w.Cols, m.groups)
+	// The two-row Q4_0 kernels take sixteen activation rows at a time
+	// when there are two groups or more.
+	m.a.quantize(w.Type, x, n, w.Cols, m.groups, m.qg != nil && m.groups >= 2)
 	m.n = n
 	m.from = min(n, m.groups*8)
 	if m.rk != nil && m.from < n && w.Type == ggml.Q4_0 && w.Cols%256 == 0 {
@@ -351,8 +353,11 @@ type task interface {
 type scratch struct {
 	acc [rowChunk][64]float32
 	res [8]float32
-	// res2 and unp serve the two-row kernels (simd.q4Groups).
+	// res2, wacc, wres and unp serve the two-row kernels
+	// (simd.q4Groups).
 	res2 [8]float32
+	wacc [rowChunk][128]float32
+	wres [2][16]float32
 	unp  []byte
 	// worker numbers the threads running one job from 0 (set by
 	// job.run).

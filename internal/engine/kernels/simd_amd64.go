@@ -287,6 +287,9 @@ func unpackQ4_0(w *byte, nb int, out *byte)
 //go:noescape
 func dotQ4_0x8x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[64]float32, resA, resB *[8]float32)
 
+//go:noescape
+func dotQ4_0x16x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[128]float32, resA, resB *[16]float32)
+
 // q4UnpackedBlock is the size of a Q4_0 block unpacked by unpackQ4_0.
 const q4UnpackedBlock = 40
 
@@ -304,6 +307,10 @@ func q4GroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
 	_ = w.Data[(r1-1)*rs+nb*18-1]
 	for r := r0; r < r1; r++ {
 		unpackQ4_0(&w.Data[r*rs], nb, &s.unp[(r-r0)*per])
+	}
+	if a.wide {
+		q4WideGroupsVNNI(m, out, r0, r1, nb, rows, s)
+		return
 	}
 	_ = a.tq[m.groups*nb*256-1]
 	_ = a.td[m.groups*nb*8-1]
@@ -326,6 +333,41 @@ func q4GroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
 					if rb != r {
 						for j, v := range s.res2[:rowsOut] {
 							out[(8*g+j)*rows+rb] = v
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// q4WideGroupsVNNI is the group loop of q4GroupsVNNI over the wide groups
+// of sixteen activation rows (acts.wide), on the unpacked rows in s.unp.
+func q4WideGroupsVNNI(m *matmul, out []float32, r0, r1, nb, rows int, s *scratch) {
+	a := &m.a
+	per := nb * q4UnpackedBlock
+	wg := (m.groups + 1) / 2
+	_ = a.tq[wg*nb*512-1]
+	_ = a.td[wg*nb*16-1]
+	for g := 0; g < wg; g++ {
+		acc := &s.wacc
+		clear(acc[:r1-r0])
+		rowsOut := min(16, m.from-16*g)
+		for b0 := 0; b0 < nb; b0 += segBlocks {
+			nbs := min(segBlocks, nb-b0)
+			last := b0+nbs == nb
+			o := g*nb + b0
+			for r := r0; r < r1; r += 2 {
+				rb := min(r+1, r1-1)
+				ua, ub := (r-r0)*per+b0*q4UnpackedBlock, (rb-r0)*per+b0*q4UnpackedBlock
+				dotQ4_0x16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*512], &a.td[o*16], nbs, &acc[r-r0], &acc[rb-r0], &s.wres[0], &s.wres[1])
+				if last {
+					for j, v := range s.wres[0][:rowsOut] {
+						out[(16*g+j)*rows+r] = v
+					}
+					if rb != r {
+						for j, v := range s.wres[1][:rowsOut] {
+							out[(16*g+j)*rows+rb] = v
 						}
 					}
 				}
