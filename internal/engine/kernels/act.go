@@ -41,8 +41,9 @@ type acts struct {
 	tsum   []int32
 
 	// wide stores the groups sixteen rows wide instead, for the two-row
-	// Q4_0 kernel of the AVX-512 VNNI set (dotQ4_0x16x2VNNI): per pair of
-	// groups G and block b, tq[(G*nb+b)*512 + 64*k + 4*j + e] is quant
+	// kernels of the AVX-512 VNNI set (dotQ4_0x16x2VNNI, which serves
+	// Q4_0 and Q8_0): per pair of groups G and block b,
+	// tq[(G*nb+b)*512 + 64*k + 4*j + e] is quant
 	// 4k+e of the block in row 16G+j, plus 128 (as a byte), and
 	// td[(G*nb+b)*16 + j] its scale; rows past n are quants 0, scale 0.
 	// tsum is not filled.

@@ -23,9 +23,9 @@
 // block adds one scaled term to a single accumulator. Batches of Q8_0 and
 // Q4_0 rows (prompt processing) run eight activation rows at a time over
 // each weight row, with the activations transposed so that one vector
-// instruction serves all eight; with AVX-512 VNNI, Q4_0 weight rows are
-// unpacked to bytes once per call and run two at a time, four broadcast
-// weight quants per instruction. Decoding (one activation row, or the two
+// instruction serves all eight; with AVX-512 VNNI, weight rows are
+// unpacked to bytes once per call and run two at a time over eight or
+// sixteen activation rows, four broadcast weight quants per instruction. Decoding (one activation row, or the two
 // to five left past the groups of eight) takes a chunk of weight rows per
 // kernel call, and with AVX-512 VNNI unpacks each weight block once for
 // all the activation rows. The activations are quantized in SIMD too,

@@ -1,7 +1,7 @@
 #include "textflag.h"
 
-// The Q4_0 group kernel of the AVX-512 VNNI set for two weight rows at a
-// time. Each weight row of a chunk is first unpacked (unpackQ4_0) into 40
+// The Q4_0 and Q8_0 group kernels of the AVX-512 VNNI set, for two
+// weight rows at a time. Each weight row of a chunk is first unpacked (unpackQ4_0) into 40
 // bytes a block: the 32 quants minus 8 as int8, in element order, then
 // -128*sum(quants-8) as int32 and the fp16 scale as float32. The kernel
 // then multiplies the eight activation rows of a group (acts.tq, made
@@ -11,7 +11,8 @@
 // multiplications in the loop. The integer sums come out exact,
 // sum((y+128)*(q-8)) - 128*sum(q-8) = sum(y*(q-8)), and the float steps
 // are GROUPSTEP's (dot_vnni_amd64.s), so the results are those of
-// dotQ4_0x8VNNI bit for bit.
+// dotQ4_0x8VNNI bit for bit. Q8_0 rows unpack the same way (unpackQ8_0),
+// to the same kernels, with the results of dotQ8_0x8VNNI.
 
 // func unpackQ4_0(w *byte, nb int, out *byte)
 TEXT ·unpackQ4_0(SB), NOSPLIT, $0-24
@@ -51,6 +52,43 @@ unpackQ4_0loop:
 	ADDQ $40, DI
 	DECQ CX
 	JNZ unpackQ4_0loop
+	VZEROUPPER
+	RET
+
+// func unpackQ8_0(w *byte, nb int, out *byte)
+// unpackQ4_0 for Q8_0 blocks: the quants as they are, -128*sum(quants),
+// the scale as float32.
+TEXT ·unpackQ8_0(SB), NOSPLIT, $0-24
+	MOVQ w+0(FP), SI
+	MOVQ nb+8(FP), CX
+	MOVQ out+16(FP), DI
+	MOVL $0x80808080, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	VPXOR Y11, Y11, Y11
+
+unpackQ8_0loop:
+	VMOVDQU 2(SI), Y0
+	VMOVDQU Y0, (DI)
+	VPXOR Y13, Y0, Y0
+	VPSADBW Y11, Y0, Y1
+	VEXTRACTI128 $1, Y1, X2
+	VPADDQ X2, X1, X1
+	VPSHUFD $0x4e, X1, X2
+	VPADDQ X2, X1, X1
+	VMOVD X1, AX
+	NEGL AX
+	ADDL $4096, AX
+	SHLL $7, AX
+	MOVL AX, 32(DI)
+	MOVWLZX (SI), AX
+	VMOVD AX, X3
+	VCVTPH2PS X3, X3
+	VMOVSS X3, 36(DI)
+	ADDQ $34, SI
+	ADDQ $40, DI
+	DECQ CX
+	JNZ unpackQ8_0loop
 	VZEROUPPER
 	RET
 

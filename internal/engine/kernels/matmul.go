@@ -73,9 +73,9 @@ type kernelSet struct {
 	quant func(x []float32, q []int8, d []float32, ysum []int32)
 	// quantK, if not nil, replaces quantQ8KBlocksGeneric.
 	quantK func(x []float32, q []int8, bs []int16, d []float32)
-	// q4Groups, if not nil, replaces the group loop of matmul.chunk for
-	// Q4_0 weights (same results).
-	q4Groups func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
+	// pairGroups, if not nil, replaces the group loop of matmul.chunk for
+	// Q4_0 and Q8_0 weights (same results).
+	pairGroups func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
 }
 
 // kernelSets lists the assembly kernel sets for this architecture, the
@@ -150,7 +150,7 @@ type matmul struct {
 	rk   rowsKernel
 	mk   manyKernel
 	gk   groupKernel
-	// qg, if not nil, is simd.q4Groups, for Q4_0 weights.
+	// qg, if not nil, is simd.pairGroups, for Q4_0 and Q8_0 weights.
 	qg func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
 }
 
@@ -229,8 +229,8 @@ func (m *matmul) run(x []float32, n int) {
 	w := m.ws[0]
 	m.k, m.rk, m.mk, m.gk = kernelFor(w.Type)
 	m.qg = nil
-	if m.gk != nil && w.Type == ggml.Q4_0 {
-		m.qg = simd.q4Groups
+	if m.gk != nil && (w.Type == ggml.Q4_0 || w.Type == ggml.Q8_0) {
+		m.qg = simd.pairGroups
 	}
 	m.groups = 0
 	if m.gk != nil {
@@ -240,7 +240,7 @@ func (m *matmul) run(x []float32, n int) {
 		}
 		m.groups = (n + 8 - least) / 8
 	}
-	// The two-row Q4_0 kernels take sixteen activation rows at a time
+	// The two-row kernels take sixteen activation rows at a time
 	// when there are two groups or more.
 	m.a.quantize(w.Type, x, n, w.Cols, m.groups, m.qg != nil && m.groups >= 2)
 	m.n = n
@@ -354,7 +354,7 @@ type scratch struct {
 	acc [rowChunk][64]float32
 	res [8]float32
 	// res2, wacc, wres and unp serve the two-row kernels
-	// (simd.q4Groups).
+	// (simd.pairGroups).
 	res2 [8]float32
 	wacc [rowChunk][128]float32
 	wres [2][16]float32

@@ -24,7 +24,7 @@ func init() {
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows},
 			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0VNNI.multi, ggml.Q4_0: q4_0VNNI.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group},
-			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2, q4Groups: q4GroupsVNNI},
+			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2, pairGroups: pairGroupsVNNI},
 	}
 	useBestKernels()
 }
@@ -285,31 +285,42 @@ func quantQ8KBlocksAVX2(x []float32, q []int8, bs []int16, d []float32) {
 func unpackQ4_0(w *byte, nb int, out *byte)
 
 //go:noescape
+func unpackQ8_0(w *byte, nb int, out *byte)
+
+//go:noescape
 func dotQ4_0x8x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[64]float32, resA, resB *[8]float32)
 
 //go:noescape
 func dotQ4_0x16x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[128]float32, resA, resB *[16]float32)
 
-// q4UnpackedBlock is the size of a Q4_0 block unpacked by unpackQ4_0.
-const q4UnpackedBlock = 40
+// unpackedBlock is the size of a block unpacked by unpackQ4_0 or
+// unpackQ8_0.
+const unpackedBlock = 40
 
-// q4GroupsVNNI computes the products of weight rows r0..r1-1 (at most
-// rowChunk) of w with the groups of eight activation rows of m, as the
-// group loop of matmul.chunk does with q4_0VNNI.group, and with the same
-// results: it unpacks the rows once, then runs them two at a time over
-// each group, segBlocks blocks at a time.
-func q4GroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
+// pairGroupsVNNI computes the products of weight rows r0..r1-1 (at most
+// rowChunk) of w (Q4_0 or Q8_0) with the groups of activation rows of m,
+// as the group loop of matmul.chunk does with the type's group kernel,
+// and with the same results: it unpacks the rows once, then runs them two
+// at a time over each group, segBlocks blocks at a time.
+func pairGroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
 	a, n, rows := &m.a, m.n, w.Rows
 	rs := len(w.Data) / rows
 	nb := w.Cols / 32
-	per := nb * q4UnpackedBlock
+	per := nb * unpackedBlock
 	s.unp = grow(s.unp, (r1-r0)*per)
-	_ = w.Data[(r1-1)*rs+nb*18-1]
-	for r := r0; r < r1; r++ {
-		unpackQ4_0(&w.Data[r*rs], nb, &s.unp[(r-r0)*per])
+	if w.Type == ggml.Q8_0 {
+		_ = w.Data[(r1-1)*rs+nb*34-1]
+		for r := r0; r < r1; r++ {
+			unpackQ8_0(&w.Data[r*rs], nb, &s.unp[(r-r0)*per])
+		}
+	} else {
+		_ = w.Data[(r1-1)*rs+nb*18-1]
+		for r := r0; r < r1; r++ {
+			unpackQ4_0(&w.Data[r*rs], nb, &s.unp[(r-r0)*per])
+		}
 	}
 	if a.wide {
-		q4WideGroupsVNNI(m, out, r0, r1, nb, rows, s)
+		wideGroupsVNNI(m, out, r0, r1, nb, rows, s)
 		return
 	}
 	_ = a.tq[m.groups*nb*256-1]
@@ -324,7 +335,7 @@ func q4GroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
 			o := g*nb + b0
 			for r := r0; r < r1; r += 2 {
 				rb := min(r+1, r1-1)
-				ua, ub := (r-r0)*per+b0*q4UnpackedBlock, (rb-r0)*per+b0*q4UnpackedBlock
+				ua, ub := (r-r0)*per+b0*unpackedBlock, (rb-r0)*per+b0*unpackedBlock
 				dotQ4_0x8x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*256], &a.td[o*8], nbs, &acc[r-r0], &acc[rb-r0], &s.res, &s.res2)
 				if last {
 					for j, v := range s.res[:rowsOut] {
@@ -341,11 +352,11 @@ func q4GroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
 	}
 }
 
-// q4WideGroupsVNNI is the group loop of q4GroupsVNNI over the wide groups
+// wideGroupsVNNI is the group loop of pairGroupsVNNI over the wide groups
 // of sixteen activation rows (acts.wide), on the unpacked rows in s.unp.
-func q4WideGroupsVNNI(m *matmul, out []float32, r0, r1, nb, rows int, s *scratch) {
+func wideGroupsVNNI(m *matmul, out []float32, r0, r1, nb, rows int, s *scratch) {
 	a := &m.a
-	per := nb * q4UnpackedBlock
+	per := nb * unpackedBlock
 	wg := (m.groups + 1) / 2
 	_ = a.tq[wg*nb*512-1]
 	_ = a.td[wg*nb*16-1]
@@ -359,7 +370,7 @@ func q4WideGroupsVNNI(m *matmul, out []float32, r0, r1, nb, rows int, s *scratch
 			o := g*nb + b0
 			for r := r0; r < r1; r += 2 {
 				rb := min(r+1, r1-1)
-				ua, ub := (r-r0)*per+b0*q4UnpackedBlock, (rb-r0)*per+b0*q4UnpackedBlock
+				ua, ub := (r-r0)*per+b0*unpackedBlock, (rb-r0)*per+b0*unpackedBlock
 				dotQ4_0x16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*512], &a.td[o*16], nbs, &acc[r-r0], &acc[rb-r0], &s.wres[0], &s.wres[1])
 				if last {
 					for j, v := range s.wres[0][:rowsOut] {
