@@ -14,7 +14,7 @@
 // invited user's does not (a key made and kept in the browser).
 
 import assert from "node:assert/strict";
-import { X509Certificate, createHash } from "node:crypto";
+import { X509Certificate, createHash, createHmac } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -40,6 +40,7 @@ function watch(page, log) {
     if (req.method() === "POST" && /\/(finish|keys\/devices)$/.test(req.url())) log.bodies.push({ url: req.url(), body: req.postData() || "" });
   });
   page.on("response", (res) => {
+    if (process.env.SILO_WEB_DEBUG && res.url().includes("/api/")) console.log("DEBUG", res.request().method(), res.url(), res.status());
     if (res.request().resourceType() === "document") log.documents.push({ url: res.url(), csp: res.headers()["content-security-policy"] });
   });
   page.on("console", (msg) => {
@@ -63,6 +64,20 @@ async function authenticator(context, page, prf) {
     },
   });
   return { cdp, authenticatorId };
+}
+
+// totp is the RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret at
+// time t (ms).
+function totp(secret, t) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret.replace(/=+$/, "").toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30_000)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const off = mac[19] & 15;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }
 
 // unlabeled lists the form controls on the page that have no accessible
@@ -150,6 +165,22 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     assert.equal(await admin.getByTestId("device-key-state").textContent(), "live");
   });
 
+  await step("the admin adds TOTP, then signs in with the passkey and a code", async () => {
+    await admin.getByRole("button", { name: "Set up an authenticator app" }).click();
+    const secret = (await admin.getByTestId("totp-secret").textContent()).trim();
+    const now = Date.now();
+    await admin.getByLabel("Code from the app").fill(totp(secret, now));
+    await admin.getByRole("button", { name: "Confirm" }).click();
+    await admin.getByText("Two-factor sign-in is on").waitFor();
+    await admin.getByRole("button", { name: "Sign out", exact: true }).click();
+    await admin.getByRole("button", { name: "Sign in with a passkey" }).click();
+    await admin.getByLabel("Authenticator code").waitFor();
+    // Each code works once: the next step's code (the server allows one step of skew).
+    await admin.getByLabel("Authenticator code").fill(totp(secret, now + 30_000));
+    await admin.getByRole("button", { name: "Sign in with a passkey" }).click();
+    await admin.getByRole("link", { name: "Admin" }).waitFor();
+  });
+
   await step("set the organisation admin key, made in the browser", async () => {
     await admin.goto(`${url}/#/admin/sealing`);
     await admin.getByRole("button", { name: "Generate admin key" }).click();
@@ -182,11 +213,11 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await user.getByLabel("User name").fill("alice");
     await user.getByLabel(/Email/).fill("alice@example.com");
     await user.getByRole("button", { name: "Accept and make a passkey" }).click();
-    await user.getByRole("button", { name: "Sign out" }).waitFor();
+    await user.getByRole("button", { name: "Sign out", exact: true }).waitFor();
     // Sign out and in again with the new passkey.
-    await user.getByRole("button", { name: "Sign out" }).click();
+    await user.getByRole("button", { name: "Sign out", exact: true }).click();
     await user.getByRole("button", { name: "Sign in with a passkey" }).click();
-    await user.getByRole("button", { name: "Sign out" }).waitFor();
+    await user.getByRole("button", { name: "Sign out", exact: true }).waitFor();
     const creds = await userAuth.cdp.send("WebAuthn.getCredentials", { authenticatorId: userAuth.authenticatorId });
     assert.equal(creds.credentials.length, 1);
     await shot(user, "04-user-signed-in");

@@ -163,11 +163,29 @@ export function Invite({ token, onSession }: { token: string; onSession: Done })
 export function EnrollTOTP({ onDone, title }: { onDone: () => void; title?: string }) {
   const [enrollment, setEnrollment] = useState<{ secret: string; url: string } | null>(null);
   const [code, setCode] = useState("");
-  const start = useAction(async () => setEnrollment(await post("/totp")));
+  const [on, setOn] = useState(false);
+  const start = useAction(async () => {
+    try {
+      setEnrollment(await post("/totp"));
+    } catch (e) {
+      // 409: this account has TOTP already.
+      if (e instanceof ApiError && e.status === 409) setOn(true);
+      else throw e;
+    }
+  });
   const confirm = useAction(async () => {
     await post("/totp/confirm", { code: code.trim() });
+    setOn(true);
     onDone();
   });
+  if (on) {
+    return (
+      <section>
+        <h2>{title || "Two-factor authentication"}</h2>
+        <p role="status">Two-factor sign-in is on: every sign-in asks for a code from your authenticator app. An admin can reset it if you lose the app.</p>
+      </section>
+    );
+  }
   return (
     <section>
       <h2>{title || "Two-factor authentication"}</h2>
