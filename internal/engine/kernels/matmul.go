@@ -116,10 +116,17 @@ func SIMD() string {
 // the chunk's weights come from L2, and each weight row is read from
 // memory once per call. Other activation rows take one weight row at a
 // time, which stays in L1 while they pass over it.
+//
+// Calls without groups (decoding) take streamChunk rows at a time: each
+// chunk is a new stream for the hardware prefetcher to pick up, and longer
+// ones read memory faster (measured on the 1B Q4_0 model: 32 rows 24.5 ms
+// a token, 128 rows 20.8 ms).
 const (
 	rowChunk  = 32
 	segBlocks = 64
 )
+
+var streamChunk = 128
 
 // A group kernel is worth running on a partial group from about three
 // rows, where it costs about as much per weight block as three row
@@ -144,6 +151,8 @@ type matmul struct {
 	nw     int
 	n      int
 	groups int
+	// chunkRows is the number of weight rows per task.
+	chunkRows int
 	// from is the first activation row past the groups.
 	from int
 	k    rowKernel
@@ -245,12 +254,16 @@ func (m *matmul) run(x []float32, n int) {
 	m.a.quantize(w.Type, x, n, w.Cols, m.groups, m.qg != nil && m.groups >= 2)
 	m.n = n
 	m.from = min(n, m.groups*8)
+	m.chunkRows = rowChunk
+	if m.groups == 0 {
+		m.chunkRows = streamChunk
+	}
 	if m.rk != nil && m.from < n && w.Type == ggml.Q4_0 && w.Cols%256 == 0 {
 		m.a.pairQ4(m.from, n)
 	}
 	m.starts[0] = 0
 	for j := range m.nw {
-		m.starts[j+1] = m.starts[j] + (m.ws[j].Rows+rowChunk-1)/rowChunk
+		m.starts[j+1] = m.starts[j] + (m.ws[j].Rows+m.chunkRows-1)/m.chunkRows
 	}
 	parallel(m.starts[m.nw], m)
 	for j := range m.nw {
@@ -269,13 +282,13 @@ func (m *matmul) do(c int, s *scratch) {
 	m.chunk(m.ws[j], m.outs[j], c-m.starts[j], s)
 }
 
-// chunk computes the products of weight rows rowChunk*c... of w.
+// chunk computes the products of weight rows m.chunkRows*c... of w.
 func (m *matmul) chunk(w *Matrix, out []float32, c int, s *scratch) {
 	a, n := &m.a, m.n
 	rows := w.Rows
 	rs := len(w.Data) / rows
 	nb := w.Cols / 32
-	r0, r1 := c*rowChunk, min(rows, (c+1)*rowChunk)
+	r0, r1 := c*m.chunkRows, min(rows, (c+1)*m.chunkRows)
 	if m.qg != nil && m.groups > 0 {
 		m.qg(m, w, out, r0, r1, s)
 	}
