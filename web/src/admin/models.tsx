@@ -320,7 +320,7 @@ function ModelDetail({ name }: { name: string }) {
     await del(`/models/${encodeURIComponent(name)}`);
     location.hash = "#/admin/models";
   });
-  const m = d.data;
+  const m = d.data && d.data.name === name ? d.data : undefined;
   return (
     <section aria-labelledby="model-h">
       <p>

@@ -1,7 +1,7 @@
 // quotas.tsx is the Quotas tab: each user's token quota per day and
 // requests per minute (0 = unlimited), with the tokens used today.
 
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { get, put, type User } from "../api";
 import { Button, ErrorBox, Loading, useAction, useLoad } from "../ui";
 import { num, useUsers } from "./common";
@@ -48,24 +48,24 @@ export function QuotasTab() {
 
 function QuotaRow({ user }: { user: User }) {
   const limits = useLoad(() => get<Limits>(`/users/${user.id}/limits`), [user.id]);
-  const [tpd, setTpd] = useState("");
-  const [rpm, setRpm] = useState("");
+  // Edits, or null to show the limits as loaded.
+  const [tpdEdit, setTpd] = useState<string | null>(null);
+  const [rpmEdit, setRpm] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
-  useEffect(() => {
-    if (!limits.data) return;
-    setTpd(String(limits.data.tokens_per_day));
-    setRpm(String(limits.data.requests_per_minute));
-  }, [limits.data]);
+  const l = limits.data;
+  const tpd = tpdEdit ?? (l ? String(l.tokens_per_day) : "");
+  const rpm = rpmEdit ?? (l ? String(l.requests_per_minute) : "");
   const save = useAction(async () => {
     setSaved(false);
     const t = Number(tpd || 0);
     const r = Number(rpm || 0);
     if (!Number.isInteger(t) || t < 0 || !Number.isInteger(r) || r < 0) throw new Error("limits are whole numbers, 0 or more");
     await put<Limits>(`/users/${user.id}/limits`, { tokens_per_day: t, requests_per_minute: r });
+    setTpd(null);
+    setRpm(null);
     limits.reload();
     setSaved(true);
   });
-  const l = limits.data;
   const dirty = !!l && (String(l.tokens_per_day) !== tpd || String(l.requests_per_minute) !== rpm);
   const over = !!l && l.tokens_per_day > 0 && (l.tokens_used_today || 0) >= l.tokens_per_day;
   return (

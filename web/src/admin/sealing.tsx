@@ -7,7 +7,7 @@
 // instead.
 
 import { generateHybridIdentity, identityToRecipient } from "age-encryption";
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { ApiError, del, get, post, put, type SealKey } from "../api";
 import { Button, ErrorBox, Loading, download, useAction, useLoad, when } from "../ui";
 import { Confirm, CopyButton, useUsers } from "./common";
@@ -268,11 +268,14 @@ function BackupKeys() {
 
 function DeviceKeys() {
   const users = useUsers();
-  const [uid, setUid] = useState("");
-  useEffect(() => {
-    if (!uid && users.data?.length) setUid(users.data[0].id);
-  }, [users.data]);
-  const keys = useLoad(() => (uid ? get<{ keys: SealKey[] }>(`/keys/devices?user_id=${uid}`).then((r) => r.keys) : Promise.resolve(undefined)), [uid]);
+  const [picked, setPicked] = useState("");
+  // Until one is picked, the first user (no effect: a pick made before it
+  // ran would be overwritten).
+  const uid = picked || users.data?.[0]?.id || "";
+  const keys = useLoad(() => (uid ? get<{ keys: SealKey[] }>(`/keys/devices?user_id=${uid}`).then((r) => ({ uid, keys: r.keys })) : Promise.resolve(undefined)), [uid]);
+  // The keys loaded for the user now picked (not the previous one's while
+  // the new list loads).
+  const list = keys.data && keys.data.uid === uid ? keys.data.keys : undefined;
   const revoke = useAction(async (id: string) => {
     await del(`/keys/devices/${id}`);
     keys.reload();
@@ -283,7 +286,7 @@ function DeviceKeys() {
       <h2 id="devices-h">Device keys</h2>
       <div class="row filters">
         <label for="devices-user">User</label>
-        <select id="devices-user" value={uid} onChange={(e) => setUid(e.currentTarget.value)}>
+        <select id="devices-user" value={uid} onChange={(e) => setPicked(e.currentTarget.value)}>
           {(users.data || []).map((u) => (
             <option key={u.id} value={u.id}>
               {u.name}
@@ -291,8 +294,8 @@ function DeviceKeys() {
           ))}
         </select>
       </div>
-      {keys.data ? (
-        keys.data.length ? (
+      {list ? (
+        list.length ? (
           <table class="stack" data-testid="device-keys">
             <thead>
               <tr>
@@ -306,7 +309,7 @@ function DeviceKeys() {
               </tr>
             </thead>
             <tbody>
-              {keys.data.map((k) => (
+              {list.map((k) => (
                 <tr key={k.id} class={k.revoked ? "dim" : undefined}>
                   <th scope="row">{k.name}</th>
                   <td data-label="Fingerprint">

@@ -2,7 +2,7 @@
 // TOTP), invitations (list, create with a link shown once) and the sign-in
 // policy (who must use TOTP, which e-mail domains may join).
 
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { ApiError, del, get, patch, post, put, type User } from "../api";
 import type { Session } from "../session";
 import { Button, ErrorBox, Loading, useAction, useLoad, when } from "../ui";
@@ -231,23 +231,22 @@ interface AuthPolicy {
 
 function SignInPolicy() {
   const policy = useLoad(() => get<AuthPolicy>("/settings/auth"));
-  const [totp, setTotp] = useState<AuthPolicy["totp_required"]>("none");
-  const [domains, setDomains] = useState("");
+  // Edits, or null to show the policy as loaded.
+  const [totpEdit, setTotp] = useState<AuthPolicy["totp_required"] | null>(null);
+  const [domainsEdit, setDomains] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
-  useEffect(() => {
-    if (!policy.data) return;
-    setTotp(policy.data.totp_required);
-    setDomains(policy.data.allowed_email_domains.join("\n"));
-  }, [policy.data]);
+  const totp = totpEdit ?? policy.data?.totp_required ?? "none";
+  const domains = domainsEdit ?? policy.data?.allowed_email_domains.join("\n") ?? "";
   const save = useAction(async () => {
     setSaved(false);
     const list = domains
       .split(/[\s,]+/)
       .map((d) => d.trim().replace(/^@/, ""))
       .filter(Boolean);
-    const res = await put<AuthPolicy>("/settings/auth", { totp_required: totp, allowed_email_domains: list });
-    setTotp(res.totp_required);
-    setDomains(res.allowed_email_domains.join("\n"));
+    await put<AuthPolicy>("/settings/auth", { totp_required: totp, allowed_email_domains: list });
+    setTotp(null);
+    setDomains(null);
+    policy.reload();
     setSaved(true);
   });
   return (
