@@ -30,6 +30,8 @@ func benchModel(b *testing.B, t ggml.Type) {
 	b.ReportMetric(r.RooflineTPS, "roofline-tok/s")
 	b.ReportMetric(r.RooflineRatio, "roofline-ratio")
 	b.ReportMetric(r.BandwidthBPS/1e9, "GB/s")
+	b.ReportMetric(r.ReadBandwidthBPS/1e9, "read-GB/s")
+	b.ReportMetric(r.ReadRooflineRatio, "read-roofline-ratio")
 	b.ReportMetric(float64(r.ResidentBytes)/(1<<20), "RSS-MiB")
 	b.Logf("\n%s", r)
 }
@@ -52,7 +54,7 @@ func TestBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r.PrefillTPS <= 0 || r.DecodeTPS <= 0 || r.BatchDecodeTPS <= 0 || r.BandwidthBPS <= 0 || r.RooflineTPS <= 0 ||
-		r.RooflineRatio <= 0 || r.BytesPerToken <= 0 || r.Params <= 0 || r.WeightType != "Q8_0" || r.Arch != "llama" {
+		r.RooflineRatio <= 0 || r.ReadBandwidthBPS <= 0 || r.ReadRooflineTPS <= 0 || r.ReadRooflineRatio <= 0 || r.BytesPerToken <= 0 || r.Params <= 0 || r.WeightType != "Q8_0" || r.Arch != "llama" {
 		t.Errorf("incomplete result %+v", r)
 	}
 	if _, err := Bench(context.Background(), path, BenchOptions{PrefillTokens: 1000}); err == nil {
