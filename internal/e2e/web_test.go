@@ -56,6 +56,9 @@ func TestWebApp(t *testing.T) {
 	ctx := context.Background()
 	// A small context bounds the answers the nonsense model writes.
 	models := filepath.Join(env.DataDir, "models")
+	if err := os.MkdirAll(models, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if out, errOut, code, err := env.Run(ctx, "dev", "gen-model", "--type", "Q8_0", "--context", "96", "--name", "tiny", filepath.Join(models, "tiny.gguf")); err != nil || code != 0 {
 		t.Fatalf("gen-model: exit %d, %v\n%s%s", code, err, out, errOut)
 	}

@@ -90,6 +90,12 @@ async function unlabeled(page) {
   );
 }
 
+// adminTab opens a tab of the admin console through its links.
+async function adminTab(page, name) {
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Admin" }).click();
+  await page.getByRole("navigation", { name: "Admin" }).getByRole("link", { name, exact: true }).click();
+}
+
 async function shot(page, name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
@@ -182,7 +188,7 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
   });
 
   await step("set the organisation admin key, made in the browser", async () => {
-    await admin.goto(`${url}/#/admin/sealing`);
+    await adminTab(admin, "Sealing keys");
     await admin.getByRole("button", { name: "Generate admin key" }).click();
     const identity = await admin.getByTestId("admin-identity").textContent();
     assert.match(identity, /AGE-SECRET-KEY-PQ-1/);
@@ -193,7 +199,7 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
 
   let link;
   await step("invite a user", async () => {
-    await admin.goto(`${url}/#/admin/users`);
+    await adminTab(admin, "Users");
     await admin.getByLabel("Invitee email").fill("alice@example.com");
     await admin.getByRole("button", { name: "Create invitation" }).click();
     link = (await admin.getByTestId("invitation-link").textContent()).trim();
@@ -251,6 +257,17 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await shot(user, "06-history");
   });
 
+  await step("regenerate the answer; the history keeps the latest", async () => {
+    await user.getByRole("button", { name: "Regenerate" }).click();
+    await user.getByRole("button", { name: "Regenerate" }).waitFor({ timeout: 120_000 });
+    const again = (await user.getByTestId("msg-assistant").last().locator(".md").textContent()).trim();
+    await user.reload();
+    await user.getByText("regenerated (1 earlier)").waitFor();
+    assert.equal(await user.getByTestId("msg-user").count(), 1);
+    assert.equal((await user.getByTestId("msg-assistant").last().locator(".md").textContent()).trim(), again);
+    answerText = again;
+  });
+
   await step("export the device key and open the history with it in another browser", async () => {
     await user.goto(`${url}/#/account`);
     assert.deepEqual(await unlabeled(user), []);
@@ -289,16 +306,26 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
   });
 
   await step("the admin revokes the user's device key", async () => {
-    await admin.goto(`${url}/#/admin/sealing`);
+    await adminTab(admin, "Sealing keys");
     await admin.getByLabel("User", { exact: true }).selectOption({ label: "alice" });
-    await admin.getByRole("button", { name: /^Revoke device key .* of alice$/ }).click();
-    await admin.getByRole("button", { name: /^Revoke device key .* of alice$/ }).waitFor({ state: "detached" });
+    // Alice has two: the first browser's and the one the other profile made.
+    const revoke = admin.getByRole("button", { name: /^Revoke device key .* of alice$/ });
+    await revoke.nth(1).waitFor();
+    assert.equal(await revoke.count(), 2);
+    for (let n = 2; n > 0; n--) {
+      await revoke.first().click();
+      await admin.waitForFunction((want) => document.querySelectorAll('button[aria-label$=" of alice"]').length === want, n - 1);
+    }
     await shot(admin, "08-device-revoked");
 
     // The user's browser learns it at its next load, and what is written
     // afterwards is not sealed to its key.
     await user.reload();
+    await user.getByTestId("device-key-state").filter({ hasText: "revoked" }).waitFor();
+    await user.getByRole("link", { name: "Chat" }).click();
     await user.getByTestId("key-warning").waitFor();
+    await user.getByRole("link", { name: "Hello there" }).click();
+    await user.getByTestId("msg-assistant").first().locator(".md").waitFor();
     await user.getByLabel("Message").fill("Second question");
     await user.getByRole("button", { name: "Send" }).click();
     await user.getByRole("button", { name: "Regenerate" }).waitFor();
@@ -310,7 +337,7 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
   });
 
   await step("pull a model and watch its progress", async () => {
-    await admin.goto(`${url}/#/admin/models`);
+    await adminTab(admin, "Models");
     await admin.getByLabel("Source URL").fill(pullURL);
     await admin.getByLabel("Model name").fill("pulled");
     await admin.getByRole("button", { name: "Pull" }).click();
