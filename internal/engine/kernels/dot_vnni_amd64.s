@@ -243,6 +243,29 @@ dotQ8_0VNNIRowsloop:
 	VZEROUPPER
 	RET
 
+// q4scaleidx picks the fp16 scales of eight Q4_0 blocks (words 0, 9, ...
+// 63 of their 144 bytes) for VPERMT2W.
+DATA q4scaleidx<>+0(SB)/8, $0x001b001200090000
+DATA q4scaleidx<>+8(SB)/8, $0x003f0036002d0024
+DATA q4scaleidx<>+16(SB)/8, $0
+DATA q4scaleidx<>+24(SB)/8, $0
+DATA q4scaleidx<>+32(SB)/8, $0
+DATA q4scaleidx<>+40(SB)/8, $0
+DATA q4scaleidx<>+48(SB)/8, $0
+DATA q4scaleidx<>+56(SB)/8, $0
+GLOBL q4scaleidx<>(SB), RODATA|NOPTR, $64
+
+// ROWSTEPQ4 is ROWSTEP for eight Q4_0 blocks at SI, with their scales
+// picked by one word permutation (index in Z15) instead of eight inserts.
+#define ROWSTEPQ4 \
+	VCVTDQ2PS Y0, Y0 \
+	VMOVDQU64 (SI), Z3 \
+	VPERMT2W 64(SI), Z15, Z3 \
+	VCVTPH2PS X3, Y3 \
+	VMULPS (DX), Y3, Y3 \
+	VMULPS Y3, Y0, Y0 \
+	VADDPS Y0, Y14, Y14
+
 // func dotQ4_0VNNIRows(w *byte, rs, nrows int, y *int8, d *float32, ysum *int32, ngroups int, out *float32)
 // y is in the paired layout of acts.pairQ4: blocks b and b+4 of each eight
 // share one register, low nibbles in one VPDPBUSD and high in another.
@@ -251,6 +274,7 @@ TEXT ·dotQ4_0VNNIRows(SB), NOSPLIT, $0-64
 	MOVL $0x0f0f0f0f, AX
 	VMOVD AX, X13
 	VPBROADCASTD X13, Y13
+	VMOVDQU64 q4scaleidx<>(SB), Z15
 
 dotQ4_0VNNIRowsrow:
 	ROWSTART
@@ -262,7 +286,7 @@ dotQ4_0VNNIRowsloop:
 	Q4PAIRV(56, 128, 192, 224, Y3)
 	REDUCEPAIRS
 	CORRECT(3)
-	ROWSTEP(18, 36, 54, 72, 90, 108, 126)
+	ROWSTEPQ4
 	ADDQ $144, SI
 	ADDQ $256, DI
 	ADDQ $32, DX
