@@ -28,20 +28,36 @@ const PAGE = 50;
 
 export function AuditTab() {
   const users = useUsers();
-  const verify = useLoad(() => get<Verification>("/audit/verify"));
-  // after is the page's lower bound (entries after it are shown); null is
-  // the newest page.
-  const [after, setAfter] = useState<number | null>(null);
-  const last = verify.data?.entries;
-  const from = after ?? (last !== undefined ? Math.max(0, last - PAGE) : undefined);
-  const page = useLoad(() => (from === undefined ? Promise.resolve(undefined) : get<{ entries: Entry[] }>(`/audit?after=${from}&limit=${PAGE}`).then((r) => r.entries)), [from]);
+  const verify = useLoad(async () => {
+    const v = await get<Verification>("/audit/verify");
+    // A broken chain's count stops at the broken entry: find the last one.
+    let last = v.entries;
+    if (!v.ok) {
+      for (;;) {
+        const { entries } = await get<{ entries: Entry[] }>(`/audit?after=${last}&limit=1000`);
+        if (entries.length) last = entries[entries.length - 1].seq;
+        if (entries.length < 1000) break;
+      }
+    }
+    return { ...v, last };
+  });
+  // upto is the newest entry of the page shown (entries upto-PAGE+1 to
+  // upto, as sequence numbers start at 1); null is the newest page.
+  const [upto, setUpto] = useState<number | null>(null);
+  const last = verify.data?.last;
+  const top = upto ?? last;
+  const from = top === undefined ? undefined : Math.max(0, top - PAGE);
+  const page = useLoad(
+    () => (top === undefined || from === undefined || top === 0 ? Promise.resolve(top === 0 ? [] : undefined) : get<{ entries: Entry[] }>(`/audit?after=${from}&limit=${top - from}`).then((r) => r.entries)),
+    [top],
+  );
   const v = verify.data;
-  const go = (a: number | null) => {
-    if (a === null || (last !== undefined && a >= last - PAGE)) setAfter(null);
-    else setAfter(Math.max(0, a));
+  const go = (u: number | null) => {
+    if (u === null || (last !== undefined && u >= last)) setUpto(null);
+    else setUpto(Math.max(1, u));
   };
   const entries = page.data ? [...page.data].reverse() : undefined;
-  const newest = after === null || (last !== undefined && from !== undefined && from + PAGE >= last);
+  const newest = upto === null;
   return (
     <>
       <section aria-labelledby="chain-h">
@@ -61,11 +77,12 @@ export function AuditTab() {
                 {v.reason && <>: {v.reason}</>}
               </p>
               <p>
-                {num(v.entries)} entries checked. Entries from the broken one on cannot be trusted to be as written.
+                {v.broken_seq !== undefined && v.broken_seq > 1 ? `Entries #1–#${v.broken_seq - 1} verify; ` : ""}
+                from the broken entry on ({num(v.last)} entries in all), entries cannot be trusted to be as they were written.
                 {v.broken_seq !== undefined && (
                   <>
                     {" "}
-                    <Button onClick={() => go(v.broken_seq! - Math.floor(PAGE / 2))}>Show entry #{v.broken_seq}</Button>
+                    <Button onClick={() => go(v.broken_seq! + Math.floor(PAGE / 2))}>Show entry #{v.broken_seq}</Button>
                   </>
                 )}
               </p>
@@ -87,13 +104,13 @@ export function AuditTab() {
           <Button disabled={newest} onClick={() => go(null)}>
             Newest
           </Button>
-          <Button disabled={newest || from === undefined} onClick={() => go((from || 0) + PAGE)}>
+          <Button disabled={newest || top === undefined} onClick={() => go((top || 0) + PAGE)}>
             Newer
           </Button>
-          <Button disabled={!from} onClick={() => go((from || 0) - PAGE)}>
+          <Button disabled={!from} onClick={() => go((top || 0) - PAGE)}>
             Older
           </Button>
-          <Button disabled={!from} onClick={() => go(0)}>
+          <Button disabled={!from} onClick={() => go(Math.min(PAGE, last ?? PAGE))}>
             Oldest
           </Button>
           {entries && entries.length > 0 && (
