@@ -62,6 +62,10 @@ func TestWebApp(t *testing.T) {
 	if out, errOut, code, err := env.Run(ctx, "dev", "gen-model", "--type", "Q8_0", "--context", "96", "--name", "tiny", filepath.Join(models, "tiny.gguf")); err != nil || code != 0 {
 		t.Fatalf("gen-model: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
+	// A model with room to talk for long, to stop it midway.
+	if out, errOut, code, err := env.Run(ctx, "dev", "gen-model", "--type", "Q8_0", "--context", "4096", "--seed", "3", "--name", "long", filepath.Join(models, "long.gguf")); err != nil || code != 0 {
+		t.Fatalf("gen-model: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
 	pullFile := filepath.Join(t.TempDir(), "pulled.gguf")
 	if out, errOut, code, err := env.Run(ctx, "dev", "gen-model", "--type", "Q8_0", "--seed", "7", "--hidden", "128", pullFile); err != nil || code != 0 {
 		t.Fatalf("gen-model: exit %d, %v\n%s%s", code, err, out, errOut)
