@@ -151,8 +151,9 @@ unpackQ8_0loop:
 	VADDPS Y1, Y0, Y0 \
 	VMOVUPS Y0, (BX)
 
-// func dotQ4_0x8x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[64]float32, resA, resB *[8]float32)
-TEXT ·dotQ4_0x8x2VNNI(SB), NOSPLIT, $0-72
+// func dotQ4_0x8x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[64]float32, resA, resB *[8]float32, first bool)
+// With first set, the accumulators start at zero instead of accA and accB.
+TEXT ·dotQ4_0x8x2VNNI(SB), NOSPLIT, $0-73
 	MOVQ u+0(FP), SI
 	MOVQ ustride+8(FP), R10
 	MOVQ t+16(FP), DI
@@ -163,6 +164,28 @@ TEXT ·dotQ4_0x8x2VNNI(SB), NOSPLIT, $0-72
 	MOVL $0x80808080, AX
 	VMOVD AX, X13
 	VPBROADCASTD X13, Y13
+	MOVBLZX first+72(FP), AX
+	TESTL AX, AX
+	JZ dotQ4_0x8x2VNNIload
+	VPXORD Y16, Y16, Y16
+	VPXORD Y17, Y17, Y17
+	VPXORD Y18, Y18, Y18
+	VPXORD Y19, Y19, Y19
+	VPXORD Y20, Y20, Y20
+	VPXORD Y21, Y21, Y21
+	VPXORD Y22, Y22, Y22
+	VPXORD Y23, Y23, Y23
+	VPXORD Y24, Y24, Y24
+	VPXORD Y25, Y25, Y25
+	VPXORD Y26, Y26, Y26
+	VPXORD Y27, Y27, Y27
+	VPXORD Y28, Y28, Y28
+	VPXORD Y29, Y29, Y29
+	VPXORD Y30, Y30, Y30
+	VPXORD Y31, Y31, Y31
+	JMP dotQ4_0x8x2VNNIloop
+
+dotQ4_0x8x2VNNIload:
 	VMOVUPS 0(BX), Y16
 	VMOVUPS 32(BX), Y17
 	VMOVUPS 64(BX), Y18
@@ -289,8 +312,8 @@ dotQ4_0x8x2VNNIdone:
 	VADDPS Z1, Z0, Z0 \
 	VMOVUPS Z0, (BX)
 
-// func dotQ4_0x16x2VNNI(u *byte, ustride int, t *uint8, d *float32, nb int, accA, accB *[128]float32, resA, resB *[16]float32)
-TEXT ·dotQ4_0x16x2VNNI(SB), NOSPLIT, $0-72
+// func dotQ4_0x16x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[128]float32, resA, resB *[16]float32, first bool)
+TEXT ·dotQ4_0x16x2VNNI(SB), NOSPLIT, $0-73
 	MOVQ u+0(FP), SI
 	MOVQ ustride+8(FP), R10
 	MOVQ t+16(FP), DI
@@ -298,6 +321,28 @@ TEXT ·dotQ4_0x16x2VNNI(SB), NOSPLIT, $0-72
 	MOVQ nb+32(FP), CX
 	MOVQ accA+40(FP), BX
 	MOVQ accB+48(FP), R11
+	MOVBLZX first+72(FP), AX
+	TESTL AX, AX
+	JZ dotQ4_0x16x2VNNIload
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+	JMP dotQ4_0x16x2VNNIloop
+
+dotQ4_0x16x2VNNIload:
 	VMOVUPS 0(BX), Z16
 	VMOVUPS 64(BX), Z17
 	VMOVUPS 128(BX), Z18

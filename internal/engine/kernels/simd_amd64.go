@@ -288,10 +288,10 @@ func unpackQ4_0(w *byte, nb int, out *byte)
 func unpackQ8_0(w *byte, nb int, out *byte)
 
 //go:noescape
-func dotQ4_0x8x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[64]float32, resA, resB *[8]float32)
+func dotQ4_0x8x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[64]float32, resA, resB *[8]float32, first bool)
 
 //go:noescape
-func dotQ4_0x16x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[128]float32, resA, resB *[16]float32)
+func dotQ4_0x16x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[128]float32, resA, resB *[16]float32, first bool)
 
 // unpackedBlock is the size of a block unpacked by unpackQ4_0 or
 // unpackQ8_0.
@@ -327,7 +327,6 @@ func pairGroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
 	_ = a.td[m.groups*nb*8-1]
 	for g := 0; g < m.groups; g++ {
 		acc := &s.acc
-		clear(acc[:r1-r0])
 		rowsOut := min(8, n-8*g)
 		for b0 := 0; b0 < nb; b0 += segBlocks {
 			nbs := min(segBlocks, nb-b0)
@@ -336,7 +335,7 @@ func pairGroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
 			for r := r0; r < r1; r += 2 {
 				rb := min(r+1, r1-1)
 				ua, ub := (r-r0)*per+b0*unpackedBlock, (rb-r0)*per+b0*unpackedBlock
-				dotQ4_0x8x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*256], &a.td[o*8], nbs, &acc[r-r0], &acc[rb-r0], &s.res, &s.res2)
+				dotQ4_0x8x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*256], &a.td[o*8], nbs, &acc[r-r0], &acc[rb-r0], &s.res, &s.res2, b0 == 0)
 				if last {
 					for j, v := range s.res[:rowsOut] {
 						out[(8*g+j)*rows+r] = v
@@ -362,7 +361,6 @@ func wideGroupsVNNI(m *matmul, out []float32, r0, r1, nb, rows int, s *scratch) 
 	_ = a.td[wg*nb*16-1]
 	for g := 0; g < wg; g++ {
 		acc := &s.wacc
-		clear(acc[:r1-r0])
 		rowsOut := min(16, m.from-16*g)
 		for b0 := 0; b0 < nb; b0 += segBlocks {
 			nbs := min(segBlocks, nb-b0)
@@ -371,7 +369,7 @@ func wideGroupsVNNI(m *matmul, out []float32, r0, r1, nb, rows int, s *scratch) 
 			for r := r0; r < r1; r += 2 {
 				rb := min(r+1, r1-1)
 				ua, ub := (r-r0)*per+b0*unpackedBlock, (rb-r0)*per+b0*unpackedBlock
-				dotQ4_0x16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*512], &a.td[o*16], nbs, &acc[r-r0], &acc[rb-r0], &s.wres[0], &s.wres[1])
+				dotQ4_0x16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*512], &a.td[o*16], nbs, &acc[r-r0], &acc[rb-r0], &s.wres[0], &s.wres[1], b0 == 0)
 				if last {
 					for j, v := range s.wres[0][:rowsOut] {
 						out[(16*g+j)*rows+r] = v
