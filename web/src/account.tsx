@@ -5,6 +5,7 @@
 import { useState } from "preact/hooks";
 import { del, get, post, type SealKey } from "./api";
 import * as devicekey from "./devicekey";
+import { SealKeyTable } from "./sealkeys";
 import { adopt, keyState, type Session } from "./session";
 import { EnrollTOTP } from "./signin";
 import { Button, ErrorBox, Loading, download, useAction, useLoad, when } from "./ui";
@@ -94,35 +95,15 @@ function DeviceKeySection({ session, onChange }: { session: Session; onChange: (
       )}
       <h3>All your device keys</h3>
       {devices.data ? (
-        <table>
-          <thead>
-            <tr>
-              <th>Name</th>
-              <th>Fingerprint</th>
-              <th>Added</th>
-              <th>Status</th>
-              <th>
-                <span class="visually-hidden">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {devices.data.keys.map((d) => (
-              <tr key={d.id}>
-                <td>
-                  {d.name}
-                  {k && d.recipient === k.recipient ? " (this browser)" : ""}
-                </td>
-                <td>
-                  <code>{d.fingerprint.slice(0, 16)}</code>
-                </td>
-                <td>{when(d.created_at)}</td>
-                <td>{d.revoked ? `revoked ${when(d.revoked_at)}` : "live"}</td>
-                <td>{!d.revoked && <Button kind="danger" onClick={() => revoke.run(d.id)} label={`Revoke ${d.name}`}>Revoke</Button>}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <SealKeyTable
+          keys={devices.data.keys}
+          note={(d) => (k && d.recipient === k.recipient ? " (this browser)" : "")}
+          revoke={(d) => (
+            <Button kind="danger" onClick={() => revoke.run(d.id)} label={`Revoke ${d.name}`}>
+              Revoke
+            </Button>
+          )}
+        />
       ) : (
         <Loading />
       )}

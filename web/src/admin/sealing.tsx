@@ -10,6 +10,7 @@ import { generateHybridIdentity, identityToRecipient } from "age-encryption";
 import { useState } from "preact/hooks";
 import { ApiError, del, get, post, put, type SealKey } from "../api";
 import { Button, ErrorBox, Loading, download, useAction, useLoad, when } from "../ui";
+import { SealKeyTable } from "../sealkeys";
 import { Confirm, CopyButton, useUsers } from "./common";
 
 export function SealingTab() {
@@ -184,38 +185,14 @@ function BackupKeys() {
       <h2 id="backup-h">Backup keys</h2>
       {list.data ? (
         list.data.length ? (
-          <table class="stack">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Fingerprint</th>
-                <th scope="col">Added</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((k) => (
-                <tr key={k.id} class={k.revoked ? "dim" : undefined}>
-                  <th scope="row">{k.name}</th>
-                  <td data-label="Fingerprint">
-                    <code class="wrap">{k.fingerprint}</code>
-                  </td>
-                  <td data-label="Added">{when(k.created_at)}</td>
-                  <td data-label="Status">{k.revoked ? `revoked ${when(k.revoked_at)}` : "live"}</td>
-                  <td>
-                    {!k.revoked && (
-                      <Confirm label={`Revoke backup key ${k.name}`} confirmLabel="Revoke now" busy={revoke.busy} onConfirm={() => revoke.run(k.id)}>
-                        Revoke
-                      </Confirm>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <SealKeyTable
+            keys={list.data}
+            revoke={(k) => (
+              <Confirm label={`Revoke backup key ${k.name}`} confirmLabel="Revoke now" busy={revoke.busy} onConfirm={() => revoke.run(k.id)}>
+                Revoke
+              </Confirm>
+            )}
+          />
         ) : (
           <p class="muted">No backup keys.</p>
         )
@@ -296,38 +273,15 @@ function DeviceKeys() {
       </div>
       {list ? (
         list.length ? (
-          <table class="stack" data-testid="device-keys">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Fingerprint</th>
-                <th scope="col">Added</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span class="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((k) => (
-                <tr key={k.id} class={k.revoked ? "dim" : undefined}>
-                  <th scope="row">{k.name}</th>
-                  <td data-label="Fingerprint">
-                    <code class="wrap">{k.fingerprint}</code>
-                  </td>
-                  <td data-label="Added">{when(k.created_at)}</td>
-                  <td data-label="Status">{k.revoked ? `revoked ${when(k.revoked_at)}` : "live"}</td>
-                  <td>
-                    {!k.revoked && (
-                      <Button kind="danger" busy={revoke.busy} onClick={() => revoke.run(k.id)} label={`Revoke device key ${k.name} of ${who}`}>
-                        Revoke
-                      </Button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+          <SealKeyTable
+            testid="device-keys"
+            keys={list}
+            revoke={(k) => (
+              <Button kind="danger" busy={revoke.busy} onClick={() => revoke.run(k.id)} label={`Revoke device key ${k.name} of ${who}`}>
+                Revoke
+              </Button>
+            )}
+          />
         ) : (
           <p class="muted">{who} has no device keys.</p>
         )
