@@ -13,16 +13,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/silo-ai/silo/internal/engine/enginetest"
 )
 
 // TestWebApp runs tests/web/web.test.mjs: Debian's Chromium, driven by
 // playwright-core, goes through the web app against a real `silo serve`
 // with the built-in engine and a generated model. The story: bootstrap the
-// first admin with a virtual passkey, set the admin key made in the
-// browser, invite a user, sign in as that user, chat and watch the answer
-// stream, reload and see the history opened in the browser, revoke the
-// user's device key, pull a model and watch its progress; and throughout,
-// no request leaves the server's origin and every page carries the CSP.
+// first admin with a virtual passkey, add TOTP, set the admin key made in
+// the browser, invite a user, sign in as that user, chat and watch the
+// answer stream, reload and see the history opened in the browser,
+// regenerate, stop, render Markdown safely, export the device key and open
+// the history with it in another profile, revoke the user's device keys,
+// pull a model and watch its progress; and throughout, no request leaves
+// the server's origin, every page carries the CSP and no PRF output or key
+// is sent.
 // Screenshots are kept in tests/web/artifacts (or $SILO_WEB_ARTIFACTS).
 func TestWebApp(t *testing.T) {
 	t.Parallel()
@@ -75,7 +80,10 @@ func TestWebApp(t *testing.T) {
 	// Passkeys need a domain: the browser reaches the server as localhost,
 	// on a port known before it starts (the allowed origins name it).
 	port := freePort(t)
-	srv := env.Serve(t, "--addr", "127.0.0.1:"+port, "--web-domain", "localhost")
+	// The upstream double echoes the prompt: answers with Markdown and HTML
+	// chosen by the test, to check how the page renders them.
+	echo := enginetest.NewUpstream(t)
+	srv := env.Serve(t, "--addr", "127.0.0.1:"+port, "--web-domain", "localhost", "--upstream", "double="+echo.URL)
 	if !strings.HasSuffix(srv.URL, ":"+port) {
 		t.Fatalf("silo serves on %s, not port %s", srv.URL, port)
 	}

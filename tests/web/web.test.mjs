@@ -287,6 +287,24 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await user.getByLabel("Max answer tokens").fill("24");
   });
 
+  await step("answers render as Markdown, sanitised", async () => {
+    await user.getByRole("link", { name: "New chat" }).click();
+    await user.getByLabel("Model").selectOption("echo"); // the upstream double repeats the prompt
+    await user.getByLabel("Message").fill('**bold** `x := 1` <img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> [click](javascript:window.__xss=3) [site](https://example.com)');
+    await user.getByRole("button", { name: "Send" }).click();
+    await user.getByRole("button", { name: "Regenerate" }).waitFor();
+    const md = user.getByTestId("msg-assistant").last().locator(".md");
+    assert.equal(await md.locator("strong").textContent(), "bold");
+    assert.equal(await md.locator("code").textContent(), "x := 1");
+    assert.equal(await md.locator("img, script").count(), 0);
+    assert.match(await md.textContent(), /<img src=x onerror=/); // shown as text
+    assert.equal(await md.getByRole("link", { name: "site" }).getAttribute("href"), "https://example.com");
+    const click = md.getByText("click");
+    if (await click.count()) await click.click();
+    assert.equal(await user.evaluate(() => window.__xss), undefined);
+    await user.getByLabel("Model").selectOption("tiny");
+  });
+
   await step("export the device key and open the history with it in another browser", async () => {
     await user.goto(`${url}/#/account`);
     assert.deepEqual(await unlabeled(user), []);
@@ -307,7 +325,7 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await other.getByLabel(/User name/).fill("alice");
     await other.getByRole("button", { name: "Sign in with a passkey" }).click();
     // This browser made its own key: the earlier history is not sealed to it.
-    await other.getByRole("link", { name: "(sealed to another key)" }).click();
+    await other.getByRole("link", { name: "(sealed to another key)" }).last().click(); // the oldest: "Hello there"
     await other.getByTestId("locked").first().waitFor();
     await other.getByRole("link", { name: "Account" }).click();
     await other.getByRole("button", { name: "Import key" }).click();

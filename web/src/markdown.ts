@@ -1,8 +1,10 @@
 // markdown.ts renders a model's answer: Markdown (marked) with highlighted
 // code blocks (highlight.js, a fixed set of languages bundled in), then
 // sanitised (DOMPurify) because the text comes from a model and may carry
-// HTML. No link or image loads anything by itself: images are dropped, and
-// the Content-Security-Policy blocks other origins anyway.
+// HTML. Raw HTML in the answer is escaped (shown as text); what marked
+// itself writes is then sanitised as a second lock. No link or image loads
+// anything by itself: images are dropped, and the Content-Security-Policy
+// blocks other origins anyway.
 
 import DOMPurify from "dompurify";
 import hljs from "highlight.js/lib/core";
@@ -49,6 +51,11 @@ const marked = new Marked({
     },
     image({ text }) {
       return escape(text || "");
+    },
+    // HTML in an answer is shown as text, never parsed: a model's output
+    // is not markup the page should build.
+    html({ text }) {
+      return escape(text);
     },
   },
 });
