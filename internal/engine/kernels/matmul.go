@@ -378,7 +378,7 @@ type scratch struct {
 	// (simd.pairGroups).
 	res2 [8]float32
 	wacc [rowChunk][128]float32
-	wres [2][16]float32
+	wres [rowChunk][16]float32
 	unp  []byte
 	// worker numbers the threads running one job from 0 (set by
 	// job.run).

@@ -360,26 +360,22 @@ func wideGroupsVNNI(m *matmul, out []float32, r0, r1, nb, rows int, s *scratch) 
 	_ = a.tq[wg*nb*512-1]
 	_ = a.td[wg*nb*16-1]
 	for g := 0; g < wg; g++ {
-		acc := &s.wacc
-		rowsOut := min(16, m.from-16*g)
+		acc, res := &s.wacc, &s.wres
 		for b0 := 0; b0 < nb; b0 += segBlocks {
 			nbs := min(segBlocks, nb-b0)
-			last := b0+nbs == nb
 			o := g*nb + b0
 			for r := r0; r < r1; r += 2 {
 				rb := min(r+1, r1-1)
 				ua, ub := (r-r0)*per+b0*unpackedBlock, (rb-r0)*per+b0*unpackedBlock
-				dotQ4_0x16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*512], &a.td[o*16], nbs, &acc[r-r0], &acc[rb-r0], &s.wres[0], &s.wres[1], b0 == 0)
-				if last {
-					for j, v := range s.wres[0][:rowsOut] {
-						out[(16*g+j)*rows+r] = v
-					}
-					if rb != r {
-						for j, v := range s.wres[1][:rowsOut] {
-							out[(16*g+j)*rows+rb] = v
-						}
-					}
-				}
+				dotQ4_0x16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*512], &a.td[o*16], nbs, &acc[r-r0], &acc[rb-r0], &res[r-r0], &res[rb-r0], b0 == 0)
+			}
+		}
+		// The group's results, a run of the chunk's rows per activation
+		// row (read back only now, long after the kernels stored them).
+		for j := range min(16, m.from-16*g) {
+			o := out[(16*g+j)*rows+r0 : (16*g+j)*rows+r1]
+			for r := range o {
+				o[r] = res[r][j]
 			}
 		}
 	}
