@@ -276,6 +276,12 @@ func (a *acts) transposeWide(g, m int) {
 		clearTo = 16 - h
 	}
 	tq, qs := bytesOf(a.tq), bytesOf(a.qs)
+	simd := m == 8 && transposeWideSIMD != nil
+	if simd {
+		_ = a.qs[(8*g+8)*a.cols-1]
+		_ = a.tq[(g/2*nb+nb)*512-1]
+		transposeWideSIMD(&a.qs[8*g*a.cols], a.cols, nb, &a.tq[g/2*nb*512+4*h])
+	}
 	for b := 0; b < nb; b++ {
 		o := g/2*nb + b
 		dst := tq[o*512 : o*512+512]
@@ -288,14 +294,23 @@ func (a *acts) transposeWide(g, m int) {
 		}
 		for j := 0; j < m; j++ {
 			rb := (8*g+j)*nb + b
+			td[h+j] = a.d[rb]
+			if simd {
+				continue
+			}
 			src := qs[rb*32 : rb*32+32]
 			for k := 0; k < 8; k++ {
 				binary.LittleEndian.PutUint32(dst[64*k+4*(h+j):], binary.LittleEndian.Uint32(src[4*k:])^0x80808080)
 			}
-			td[h+j] = a.d[rb]
 		}
 	}
 }
+
+// transposeWideSIMD, if not nil, does transposeWide's work on the quants
+// of eight rows: for each of nb blocks, the rows' 32 quants at q, q+cols,
+// ... q+7*cols go, plus 128, to the eight runs of 32 bytes at
+// dst+512*b+64*k.
+var transposeWideSIMD func(q *int8, cols, nb int, dst *int8)
 
 // bytesOf returns q's memory as bytes.
 func bytesOf(q []int8) []byte {

@@ -410,3 +410,78 @@ dotQ4_0x16x2VNNIdone:
 	WIDEFINISH(Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31)
 	VZEROUPPER
 	RET
+
+// func transposeWide8(q *int8, cols, nb int, dst *int8)
+// For each of nb blocks b: the 32 quants of block b of the eight rows at
+// q, q+cols, ... q+7*cols become, plus 128, the eight 32-byte runs at
+// dst+512*b+64*k (k < 8), run k holding quants 4k..4k+3 of each row in
+// turn (acts.wide).
+TEXT ·transposeWide8(SB), NOSPLIT, $0-32
+	MOVQ q+0(FP), SI
+	MOVQ cols+8(FP), R8
+	MOVQ nb+16(FP), CX
+	MOVQ dst+24(FP), DI
+	LEAQ (R8)(R8*2), R9 // 3*cols
+	LEAQ (SI)(R8*4), R10 // row 4
+	MOVL $0x80808080, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+
+transposeWide8loop:
+	VMOVDQU (SI), Y0
+	VMOVDQU (SI)(R8*1), Y1
+	VMOVDQU (SI)(R8*2), Y2
+	VMOVDQU (SI)(R9*1), Y3
+	VMOVDQU (R10), Y4
+	VMOVDQU (R10)(R8*1), Y5
+	VMOVDQU (R10)(R8*2), Y6
+	VMOVDQU (R10)(R9*1), Y7
+	VPUNPCKLDQ Y1, Y0, Y8
+	VPUNPCKHDQ Y1, Y0, Y9
+	VPUNPCKLDQ Y3, Y2, Y10
+	VPUNPCKHDQ Y3, Y2, Y11
+	VPUNPCKLDQ Y5, Y4, Y12
+	VPUNPCKHDQ Y5, Y4, Y13
+	VPUNPCKLDQ Y7, Y6, Y14
+	VPUNPCKHDQ Y7, Y6, Y0
+	VPUNPCKLQDQ Y10, Y8, Y1
+	VPUNPCKHQDQ Y10, Y8, Y2
+	VPUNPCKLQDQ Y11, Y9, Y3
+	VPUNPCKHQDQ Y11, Y9, Y4
+	VPUNPCKLQDQ Y14, Y12, Y5
+	VPUNPCKHQDQ Y14, Y12, Y6
+	VPUNPCKLQDQ Y0, Y13, Y7
+	VPUNPCKHQDQ Y0, Y13, Y8
+	// Y1..Y4 hold dwords (0,4), (1,5), (2,6), (3,7) of rows 0-3 in their
+	// two lanes, Y5..Y8 those of rows 4-7.
+	VPERM2I128 $0x20, Y5, Y1, Y9
+	VPERM2I128 $0x31, Y5, Y1, Y10
+	VPERM2I128 $0x20, Y6, Y2, Y11
+	VPERM2I128 $0x31, Y6, Y2, Y12
+	VPERM2I128 $0x20, Y7, Y3, Y13
+	VPERM2I128 $0x31, Y7, Y3, Y14
+	VPERM2I128 $0x20, Y8, Y4, Y0
+	VPERM2I128 $0x31, Y8, Y4, Y1
+	VPXOR Y15, Y9, Y9
+	VPXOR Y15, Y11, Y11
+	VPXOR Y15, Y13, Y13
+	VPXOR Y15, Y0, Y0
+	VPXOR Y15, Y10, Y10
+	VPXOR Y15, Y12, Y12
+	VPXOR Y15, Y14, Y14
+	VPXOR Y15, Y1, Y1
+	VMOVDQU Y9, 0(DI)
+	VMOVDQU Y11, 64(DI)
+	VMOVDQU Y13, 128(DI)
+	VMOVDQU Y0, 192(DI)
+	VMOVDQU Y10, 256(DI)
+	VMOVDQU Y12, 320(DI)
+	VMOVDQU Y14, 384(DI)
+	VMOVDQU Y1, 448(DI)
+	ADDQ $32, SI
+	ADDQ $32, R10
+	ADDQ $512, DI
+	DECQ CX
+	JNZ transposeWide8loop
+	VZEROUPPER
+	RET

@@ -27,6 +27,9 @@ func init() {
 			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2, pairGroups: pairGroupsVNNI},
 	}
 	useBestKernels()
+	if vnni {
+		transposeWideSIMD = transposeWide8
+	}
 }
 
 // Assembly kernels for 32-element blocks (dot_amd64.s, dot_vnni_amd64.s).
@@ -286,6 +289,9 @@ func unpackQ4_0(w *byte, nb int, out *byte)
 
 //go:noescape
 func unpackQ8_0(w *byte, nb int, out *byte)
+
+//go:noescape
+func transposeWide8(q *int8, cols, nb int, dst *int8)
 
 //go:noescape
 func dotQ4_0x8x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[64]float32, resA, resB *[8]float32, first bool)
