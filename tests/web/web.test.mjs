@@ -303,6 +303,15 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     if (await click.count()) await click.click();
     assert.equal(await user.evaluate(() => window.__xss), undefined);
     await user.getByLabel("Model").selectOption("tiny");
+    // Delete that conversation: it leaves the list, and stays gone on reload.
+    const links = user.locator(".conversations li a");
+    const before = await links.count();
+    await user.getByRole("button", { name: "Delete this conversation" }).click();
+    await user.getByRole("button", { name: "Delete it for good" }).click();
+    await user.waitForFunction((n) => document.querySelectorAll(".conversations li a").length === n, before - 1);
+    await user.reload();
+    await user.getByRole("link", { name: "Hello there" }).waitFor();
+    assert.equal(await links.count(), before - 1);
   });
 
   await step("export the device key and open the history with it in another browser", async () => {

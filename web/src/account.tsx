@@ -8,7 +8,7 @@ import * as devicekey from "./devicekey";
 import { SealKeyTable } from "./sealkeys";
 import { adopt, keyState, type Session } from "./session";
 import { EnrollTOTP } from "./signin";
-import { Button, ErrorBox, Loading, download, useAction, useLoad, when } from "./ui";
+import { Button, Confirm, ErrorBox, Loading, download, useAction, useLoad, when } from "./ui";
 import * as webauthn from "./webauthn";
 
 export function Account({ session, onChange }: { session: Session; onChange: (s: Session) => void }) {
@@ -41,6 +41,13 @@ function DeviceKeySection({ session, onChange }: { session: Session; onChange: (
     setShowImport(false);
   });
   const fresh = useAction(async () => use(await devicekey.generate()));
+  // forget removes the key from this browser only; the server keeps sealing
+  // to it until it is revoked. A passkey-derived key comes back at the next
+  // sign-in.
+  const forget = useAction(async () => {
+    await devicekey.forget(session.user.id);
+    onChange({ ...session, key: null, keyState: "missing" });
+  });
   const revoke = useAction(async (id: string) => {
     await del(`/keys/devices/${id}`);
     devices.reload();
@@ -73,11 +80,23 @@ function DeviceKeySection({ session, onChange }: { session: Session; onChange: (
       <div class="row">
         {k && <Button onClick={() => download(`silo-device-key-${session.user.name}.txt`, devicekey.exportText(k, session.user.name))}>Export key</Button>}
         <Button onClick={() => setShowImport(!showImport)}>Import key</Button>
-        <Button busy={fresh.busy} onClick={() => fresh.run()}>
-          {k ? "Replace with a new key" : "Make a key"}
-        </Button>
+        {k ? (
+          <>
+            <Confirm label="Make a new key for this browser" confirmLabel="Make it: history sealed only to the old key will not open here" busy={fresh.busy} onConfirm={() => fresh.run()}>
+              Make a new key
+            </Confirm>
+            <Confirm label="Forget the key on this browser" confirmLabel="Forget it (export it first to keep it)" busy={forget.busy} onConfirm={() => forget.run()}>
+              Forget on this browser
+            </Confirm>
+          </>
+        ) : (
+          <Button busy={fresh.busy} onClick={() => fresh.run()}>
+            Make a key
+          </Button>
+        )}
       </div>
-      <ErrorBox error={fresh.error} />
+      <p class="muted">On a shared computer, forget the key before you leave: it is kept in this browser's storage until then.</p>
+      <ErrorBox error={fresh.error || forget.error} />
       {showImport && (
         <form
           onSubmit={(e) => {

@@ -7,11 +7,11 @@
 // after the answer is sent.
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import { get, headers, post, problem, sse, type Model } from "./api";
+import { del, get, headers, post, problem, sse, type Model } from "./api";
 import { open, type Message } from "./devicekey";
 import { render } from "./markdown";
 import type { Session } from "./session";
-import { Badge, Button, ErrorBox, errorText, useLoad, when } from "./ui";
+import { Badge, Button, Confirm, ErrorBox, errorText, useAction, useLoad, when } from "./ui";
 
 interface Conversation {
   id: string;
@@ -232,6 +232,16 @@ export function Chat({ session, conversation }: { session: Session; conversation
     send([...messages.filter((m) => !m.stopped), { role: "user", content: text }]).catch(setSendError);
   };
 
+  const remove = useAction(async () => {
+    if (!current) return;
+    await del(`/conversations/${current}`);
+    localStorage.removeItem(systemKey(current));
+    setCurrent(undefined);
+    setMessages([]);
+    location.hash = "#/chat";
+    convs.reload();
+  });
+
   const regenerate = () => {
     const lastUser = messages.map((m) => m.role).lastIndexOf("user");
     if (lastUser < 0 || streaming) return;
@@ -285,7 +295,13 @@ export function Chat({ session, conversation }: { session: Session; conversation
           </select>
           {picked && <Badge status={picked.status || "unverified"} title={picked.reason || (picked.engine === "builtin" ? "" : `served by ${picked.engine}`)} />}
           <Button onClick={() => setShowSystem(!showSystem)}>{showSystem ? "Hide settings" : "Settings"}</Button>
+          {current && !streaming && (
+            <Confirm label="Delete this conversation" confirmLabel="Delete it for good" busy={remove.busy} onConfirm={() => remove.run()}>
+              Delete
+            </Confirm>
+          )}
         </div>
+        <ErrorBox error={remove.error} />
         <ErrorBox error={models.error} />
         {showSystem && (
           <div class="system">

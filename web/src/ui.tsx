@@ -116,3 +116,31 @@ export function Badge({ status, title }: { status?: string; title?: string }) {
     </span>
   );
 }
+
+// Confirm is a destructive button that asks again in place (no modal
+// dialog): the first press shows "confirm" and "cancel" buttons.
+export function Confirm(props: { label: string; confirmLabel: string; busy?: boolean; onConfirm: () => void; children: string }) {
+  const [asking, setAsking] = useState(false);
+  if (!asking) {
+    return (
+      <Button kind="danger" label={props.label} busy={props.busy} onClick={() => setAsking(true)}>
+        {props.children}
+      </Button>
+    );
+  }
+  return (
+    <span class="confirm" role="group" aria-label={props.label}>
+      <Button
+        kind="danger"
+        busy={props.busy}
+        onClick={() => {
+          setAsking(false);
+          props.onConfirm();
+        }}
+      >
+        {props.confirmLabel}
+      </Button>
+      <Button onClick={() => setAsking(false)}>Cancel</Button>
+    </span>
+  );
+}

@@ -1,6 +1,5 @@
 // common.tsx holds what several admin tabs share: the user list and the
-// id-to-name lookup, copying to the clipboard, an inline "are you sure"
-// button pair, and number formatting.
+// id-to-name lookup, copying to the clipboard, and number formatting.
 
 import { useState } from "preact/hooks";
 import { get, type User } from "../api";
@@ -32,34 +31,6 @@ export function CopyButton({ text, label }: { text: string; label?: string }) {
     >
       {done ? "Copied" : "Copy"}
     </Button>
-  );
-}
-
-// Confirm is a destructive button that asks again in place (no modal
-// dialog): the first press shows "confirm" and "cancel" buttons.
-export function Confirm(props: { label: string; confirmLabel: string; busy?: boolean; onConfirm: () => void; children: string }) {
-  const [asking, setAsking] = useState(false);
-  if (!asking) {
-    return (
-      <Button kind="danger" label={props.label} busy={props.busy} onClick={() => setAsking(true)}>
-        {props.children}
-      </Button>
-    );
-  }
-  return (
-    <span class="confirm" role="group" aria-label={props.label}>
-      <Button
-        kind="danger"
-        busy={props.busy}
-        onClick={() => {
-          setAsking(false);
-          props.onConfirm();
-        }}
-      >
-        {props.confirmLabel}
-      </Button>
-      <Button onClick={() => setAsking(false)}>Cancel</Button>
-    </span>
   );
 }
 

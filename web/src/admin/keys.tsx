@@ -3,8 +3,8 @@
 
 import { useState } from "preact/hooks";
 import { del, get, post } from "../api";
-import { Button, ErrorBox, Loading, useAction, useLoad, when } from "../ui";
-import { Confirm, CopyButton, useUsers } from "./common";
+import { Button, ErrorBox, Loading, useAction, useLoad, when, Confirm } from "../ui";
+import { CopyButton, useUsers } from "./common";
 
 interface APIKey {
   id: string;

@@ -6,8 +6,8 @@
 
 import { useRef, useState } from "preact/hooks";
 import { ApiError, del, get, headers, problem, sse, type Model } from "../api";
-import { Badge, Button, ErrorBox, Loading, bytes, useAction, useLoad, when } from "../ui";
-import { Confirm, CopyButton, duration, short } from "./common";
+import { Badge, Button, ErrorBox, Loading, bytes, useAction, useLoad, when, Confirm } from "../ui";
+import { CopyButton, duration, short } from "./common";
 
 export function ModelsTab({ model }: { model?: string }) {
   if (model) return <ModelDetail name={model} />;

@@ -9,9 +9,9 @@
 import { generateHybridIdentity, identityToRecipient } from "age-encryption";
 import { useState } from "preact/hooks";
 import { ApiError, del, get, post, put, type SealKey } from "../api";
-import { Button, ErrorBox, Loading, download, useAction, useLoad, when } from "../ui";
+import { Button, ErrorBox, Loading, download, useAction, useLoad, when, Confirm } from "../ui";
 import { SealKeyTable } from "../sealkeys";
-import { Confirm, CopyButton, useUsers } from "./common";
+import { CopyButton, useUsers } from "./common";
 
 export function SealingTab() {
   return (

@@ -5,8 +5,8 @@
 import { useState } from "preact/hooks";
 import { ApiError, del, get, patch, post, put, type User } from "../api";
 import type { Session } from "../session";
-import { Button, ErrorBox, Loading, useAction, useLoad, when } from "../ui";
-import { Confirm, CopyButton, useUsers } from "./common";
+import { Button, ErrorBox, Loading, useAction, useLoad, when, Confirm } from "../ui";
+import { CopyButton, useUsers } from "./common";
 
 export function UsersTab({ session }: { session: Session }) {
   const users = useUsers();
