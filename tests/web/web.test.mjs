@@ -245,6 +245,7 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     const lengths = [...new Set(await user.evaluate(() => window.__answerLengths))].filter((n) => n > 0);
     assert.ok(lengths.length >= 2, `the answer arrived in one piece (lengths seen: ${lengths})`);
     assert.deepEqual(await unlabeled(user), []);
+    assert.ok(await user.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "the chat is wider than the phone");
     await shot(user, "05-chat");
   });
 
@@ -403,6 +404,57 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     assert.match(await admin.getByTestId("pull-done").textContent(), /pulled/);
     assert.ok(seen.size >= 2, `no progress between start and end (values seen: ${[...seen]})`);
     await shot(admin, "11-pull-done");
+  });
+
+  await step("the admin console: usage, quotas, API keys, roles, policy, audit, model details", async () => {
+    await adminTab(admin, "Usage");
+    await admin.getByRole("img", { name: /alice: [0-9,]+ tokens/ }).first().waitFor();
+    await admin.getByRole("cell", { name: "alice" }).first().waitFor();
+    assert.ok((await admin.getByRole("cell", { name: "tiny" }).count()) >= 1);
+    await shot(admin, "12-usage");
+
+    await adminTab(admin, "Quotas");
+    await admin.getByLabel("Tokens per day for alice").fill("50000");
+    await admin.getByLabel("Requests per minute for alice").fill("30");
+    await admin.getByRole("button", { name: "Save limits of alice" }).click();
+    await admin.getByText("Saved").waitFor();
+    await admin.reload();
+    await admin.getByLabel("Tokens per day for alice").waitFor();
+    await admin.waitForFunction(() => document.querySelector('input[aria-label="Tokens per day for alice"]')?.value === "50000");
+    assert.equal(await admin.getByLabel("Requests per minute for alice").inputValue(), "30");
+
+    await adminTab(admin, "API keys");
+    await admin.getByLabel("For", { exact: true }).selectOption({ label: "alice" });
+    await admin.getByLabel("Key name").fill("alice-cli");
+    await admin.getByRole("button", { name: "Create key" }).click();
+    assert.match(await admin.getByTestId("api-key-secret").textContent(), /sk-silo-/);
+
+    await adminTab(admin, "Users");
+    await admin.getByRole("button", { name: "Make alice an admin" }).click();
+    await admin.getByText("alice is now an admin.").waitFor();
+    await admin.getByRole("button", { name: "Make alice a regular user" }).click();
+    await admin.getByText("alice is now a regular user.").waitFor();
+    await admin.getByLabel("Two-factor sign-in (TOTP) required for").selectOption("admins");
+    await admin.getByRole("button", { name: "Save policy" }).click();
+    await admin.getByText("Saved.").waitFor();
+    await admin.reload();
+    await admin.waitForFunction(() => document.getElementById("policy-totp")?.value === "admins");
+
+    await adminTab(admin, "Audit log");
+    assert.match(await admin.getByTestId("audit-verify").textContent(), /Chain intact/);
+    await shot(admin, "13-audit");
+
+    await adminTab(admin, "Models");
+    await admin.getByRole("link", { name: "tiny" }).click();
+    await admin.getByText(/[0-9a-f]{64}/).first().waitFor();
+
+    // Phone width: nothing wider than the screen.
+    await admin.setViewportSize({ width: 390, height: 844 });
+    await adminTab(admin, "Users");
+    await admin.getByRole("button", { name: "Make alice an admin" }).waitFor();
+    assert.ok(await admin.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), "the Users tab is wider than a phone");
+    await shot(admin, "14-users-phone");
+    assert.deepEqual(await unlabeled(admin), []);
   });
 
   await step("no request leaves the server's origin; every page has a CSP", async () => {
