@@ -100,6 +100,10 @@ func startServerLog(t *testing.T) (admin *cliEnv, url, dataDir string, log *sync
 		m = re.FindStringSubmatch(out.String())
 	}
 	url = m[1]
+	// The banner names the web app's address under the passkeys' domain.
+	if _, port, _ := strings.Cut(strings.TrimPrefix(url, "https://"), ":"); !strings.Contains(out.String(), "silo: web app at https://localhost:"+port+"/\n") {
+		t.Errorf("the banner does not give the web app's address:\n%s", out.String())
+	}
 	admin = &cliEnv{t: t, environ: append(environ, "XDG_CONFIG_HOME="+t.TempDir())}
 	admin.must("bootstrap", "--server", url, "--token", m[2], "--name", "root")
 	log.token = m[2]

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,16 +146,20 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 		}
 		lo.TLS = &cert
 	}
-	lo.Ready = func(url string) {
-		fmt.Fprintf(e.stdout, "silo: serving on %s\n", url)
+	lo.Ready = func(serveURL string) {
+		fmt.Fprintf(e.stdout, "silo: serving on %s\n", serveURL)
 		if lo.TLS != nil && cfg.TLSCert == "" {
 			fmt.Fprintf(e.stdout, "silo: self-signed certificate %s (sha256 %s)\n",
 				filepath.Join(cfg.DataDir, "tls", "cert.pem"), server.CertFingerprint(*lo.TLS))
 		}
+		if u, err := url.Parse(serveURL); err == nil && u.Scheme == "https" {
+			// Passkeys are bound to the domain: the browser must use it.
+			fmt.Fprintf(e.stdout, "silo: web app at https://%s/\n", net.JoinHostPort(cfg.WebDomain, u.Port()))
+		}
 		if token != "" {
 			// Printed to the console for the operator, never to the log.
 			fmt.Fprintf(e.stdout, "silo: no admin yet; create one with this one-time token:\n"+
-				"silo:   silo bootstrap --server %s --token %s --name admin\n", url, token)
+				"silo:   silo bootstrap --server %s --token %s --name admin\n", serveURL, token)
 		}
 	}
 	log.Info("starting", "addr", cfg.Addr, "data_dir", cfg.DataDir, "engines", len(engines), "version", Version)
