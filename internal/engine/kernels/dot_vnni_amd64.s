@@ -280,6 +280,13 @@ dotQ4_0VNNIRowsrow:
 	ROWSTART
 
 dotQ4_0VNNIRowsloop:
+	// Reading 4 KiB ahead (non-temporal: the weights are used once)
+	// overlaps memory with this compute-heavy loop better than the
+	// hardware prefetcher alone: measured 5-7% faster decoding of the
+	// 1B Q4_0 model. (The same in the Q8_0 loop, which is bound by
+	// memory, measured slower.)
+	PREFETCHNTA 4096(SI)
+	PREFETCHNTA 4160(SI)
 	Q4PAIRV(2, 74, 0, 32, Y0)
 	Q4PAIRV(20, 92, 64, 96, Y1)
 	Q4PAIRV(38, 110, 128, 160, Y2)
