@@ -188,7 +188,8 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
   });
 
   await step("set the organisation admin key, made in the browser", async () => {
-    await adminTab(admin, "Sealing keys");
+    await admin.getByRole("link", { name: "Chat", exact: true }).click();
+    await admin.getByTestId("admin-key-warning").getByRole("link", { name: "Set the admin key" }).click();
     await admin.getByRole("button", { name: "Generate admin key" }).click();
     const identity = await admin.getByTestId("admin-identity").textContent();
     assert.match(identity, /AGE-SECRET-KEY-PQ-1/);

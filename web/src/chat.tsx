@@ -7,7 +7,7 @@
 // after the answer is sent.
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import { del, get, headers, post, problem, sse, type Model } from "./api";
+import { ApiError, del, get, headers, post, problem, sse, type Model } from "./api";
 import { open, type Message } from "./devicekey";
 import { render } from "./markdown";
 import type { Session } from "./session";
@@ -80,6 +80,16 @@ function title(msgs: Shown[] | undefined): string | undefined {
 export function Chat({ session, conversation }: { session: Session; conversation?: string }) {
   const models = useLoad(() => get<{ models: Model[] }>("/models"));
   const convs = useLoad(() => get<{ conversations: Conversation[] }>("/conversations"));
+  // Without the organisation's admin key nothing can be stored sealed, so
+  // chats are refused: tell an admin where to set it.
+  const adminKey = useLoad(() =>
+    session.user.role === "admin"
+      ? get("/keys/admin").then(
+          () => true,
+          (e) => (e instanceof ApiError && e.status === 404 ? false : true),
+        )
+      : Promise.resolve(true),
+  );
   const [titles, setTitles] = useState<Record<string, string>>({});
   const [current, setCurrent] = useState<string | undefined>(conversation);
   const [messages, setMessages] = useState<Shown[]>([]);
@@ -269,6 +279,11 @@ export function Chat({ session, conversation }: { session: Session; conversation
         </ul>
       </aside>
       <main class="thread">
+        {adminKey.data === false && (
+          <p class="warning" role="status" data-testid="admin-key-warning">
+            Chats are stored sealed to the organisation's admin key, which is not set yet, so none can be sent. <a href="#/admin/sealing">Set the admin key</a>
+          </p>
+        )}
         {session.keyState !== "live" && (
           <p class="warning" role="status" data-testid="key-warning">
             {session.keyState === "revoked"
