@@ -441,6 +441,16 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await admin.reload();
     await admin.waitForFunction(() => document.getElementById("policy-totp")?.value === "admins");
 
+    await adminTab(admin, "Sealing keys");
+    await admin.getByLabel("Backup key name").fill("vault");
+    await admin.getByRole("button", { name: "Generate backup key" }).click();
+    assert.match(await admin.getByTestId("backup-identity").textContent(), /AGE-SECRET-KEY-PQ-1/);
+    await admin.getByRole("button", { name: "Add this backup key" }).click();
+    await admin.getByRole("button", { name: "I have saved it" }).click();
+    await admin.getByRole("button", { name: "Revoke backup key vault" }).click();
+    await admin.getByRole("button", { name: "Revoke now" }).click();
+    await admin.getByRole("row", { name: /vault .*revoked/ }).waitFor();
+
     await adminTab(admin, "Audit log");
     assert.match(await admin.getByTestId("audit-verify").textContent(), /Chain intact/);
     await shot(admin, "13-audit");
