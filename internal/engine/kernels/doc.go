@@ -25,11 +25,17 @@
 // each weight row, with the activations transposed so that one vector
 // instruction serves all eight; with AVX-512 VNNI, weight rows are
 // unpacked to bytes once per call and run two at a time over eight or
-// sixteen activation rows, four broadcast weight quants per instruction. Decoding (one activation row, or the two
-// to five left past the groups of eight) takes a chunk of weight rows per
-// kernel call, and with AVX-512 VNNI unpacks each weight block once for
-// all the activation rows. The activations are quantized in SIMD too,
-// bit-identical to the Go quantizer.
+// sixteen activation rows, four broadcast weight quants per instruction.
+// Decoding (one activation row, or the two to five left past the groups
+// of eight) takes a chunk of weight rows per kernel call, and with
+// AVX-512 VNNI unpacks each weight block once for all the activation
+// rows. The activations are quantized in SIMD too, bit-identical to the
+// Go quantizer.
+//
+// The pool's threads poll for work for a moment before they park (waking
+// a parked thread costs more than the gap between a decode step's
+// products), and decoding hands out about 256 KiB of weight rows per task,
+// long enough for the hardware prefetcher.
 //
 // MatMul allocates nothing once warm: its state and the per-thread
 // scratch are recycled.

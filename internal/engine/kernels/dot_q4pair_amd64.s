@@ -1,13 +1,14 @@
 #include "textflag.h"
 
 // The Q4_0 and Q8_0 group kernels of the AVX-512 VNNI set, for two
-// weight rows at a time. Each weight row of a chunk is first unpacked (unpackQ4_0) into 40
-// bytes a block: the 32 quants minus 8 as int8, in element order, then
-// -128*sum(quants-8) as int32 and the fp16 scale as float32. The kernel
-// then multiplies the eight activation rows of a group (acts.tq, made
-// unsigned by adding 128) by four broadcast weight quants per VPDPBUSD:
-// the weight unpacking, done once per row instead of once per group, and
-// the activations, loaded once for both rows, leave little more than the
+// weight rows at a time. Each weight row of a chunk is first unpacked
+// (unpackQ4_0) into 40 bytes a block: the 32 quants minus 8 as int8, in
+// element order, then -128*sum(quants-8) as int32 and the fp16 scale as
+// float32. The kernels then multiply the eight (acts.tq, 256-bit) or
+// sixteen (acts.wide, 512-bit) activation rows of a group, made unsigned
+// by adding 128, by four broadcast weight quants per VPDPBUSD: the weight
+// unpacking, done once per row instead of once per group, and the
+// activations, loaded once for both rows, leave little more than the
 // multiplications in the loop. The integer sums come out exact,
 // sum((y+128)*(q-8)) - 128*sum(q-8) = sum(y*(q-8)), and the float steps
 // are GROUPSTEP's (dot_vnni_amd64.s), so the results are those of

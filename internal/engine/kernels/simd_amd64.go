@@ -282,7 +282,7 @@ func quantQ8KBlocksAVX2(x []float32, q []int8, bs []int16, d []float32) {
 	}
 }
 
-// Two-row Q4_0 group kernel (dot_q4pair_amd64.s).
+// Two-row group kernels for Q4_0 and Q8_0 (dot_q4pair_amd64.s).
 
 //go:noescape
 func unpackQ4_0(w *byte, nb int, out *byte)
