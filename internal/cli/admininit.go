@@ -38,7 +38,10 @@ func newIdentityFile(path string) (seal.Identity, error) {
 
 func adminCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "admin", Short: "Organisation setup (admin)"}
-	var identity string
+	var (
+		identity string
+		replace  bool
+	)
 	initCmd := remoteCmd(e, "init", "Make the organisation's admin key here and upload its public half",
 		cobra.NoArgs, func(ctx context.Context, cl *client.Client, _ []string) error {
 			// An existing file is reused, so a failed upload can be retried.
@@ -56,15 +59,38 @@ func adminCmd(e *env) *cobra.Command {
 			default:
 				return err
 			}
+			var prev sealKeyOut
+			if replace {
+				// Revoke the live key first (at most one is live): until the
+				// new one is set, chats are refused rather than stored to a
+				// key the organisation no longer trusts.
+				if err := cl.Do(ctx, "GET", "/api/v1/keys/admin", nil, &prev); err != nil {
+					return err
+				}
+				if prev.Fingerprint == id.Recipient().Fingerprint() {
+					return withHint(fmt.Errorf("%s holds the admin key that is set now", identity), "name a new file for the new admin key")
+				}
+				if err := cl.Do(ctx, "DELETE", "/api/v1/keys/admin", nil, nil); err != nil {
+					return err
+				}
+			}
 			var k sealKeyOut
 			if err := cl.Do(ctx, "PUT", "/api/v1/keys/admin", map[string]string{"recipient": id.Recipient().String()}, &k); err != nil {
+				if replace {
+					return withHint(fmt.Errorf("the old admin key %s is revoked, but setting the new one failed: %w", prev.Fingerprint, err),
+						"run the same command again without --replace to set it; chats are refused until then")
+				}
 				return err
 			}
 			fmt.Fprintf(e.stdout, "admin key %s is set; every stored chat is sealed to it\n", k.Fingerprint)
+			if replace {
+				fmt.Fprintf(e.stdout, "the admin key %s is revoked; move stored chats to the new key with:\n  silo keys rewrap --identity %s --old-identity OLD-ADMIN-KEY-FILE\n", prev.Fingerprint, identity)
+			}
 			fmt.Fprintf(e.stderr, "keep %s offline and safe: it opens every stored chat (`age -d -i %s FILE.age`), and the server cannot\n", identity, identity)
 			return nil
 		})
 	initCmd.Flags().StringVar(&identity, "identity", "", "file for the admin's private key (made 0600 if missing; never overwritten)")
+	initCmd.Flags().BoolVar(&replace, "replace", false, "replace the live admin key (lost or exposed) with a new one; then run `silo keys rewrap --old-identity`")
 	initCmd.MarkFlagRequired("identity")
 	cmd.AddCommand(initCmd)
 	return cmd
@@ -123,6 +149,7 @@ func backupCmd(e *env) *cobra.Command {
 func rewrapCmd(e *env) *cobra.Command {
 	var (
 		identity string
+		previous []string
 		maxN     int
 	)
 	cmd := remoteCmd(e, "rewrap", "Seal stored chats anew without revoked keys (admin, on the admin's machine)",
@@ -132,6 +159,16 @@ func rewrapCmd(e *env) *cobra.Command {
 				return err
 			}
 			admin := ids[0]
+			// Messages stored before the admin key was replaced open with
+			// the replaced key's identity only.
+			var older []seal.Identity
+			for _, p := range previous {
+				ids, err := loadIdentityFile(p)
+				if err != nil {
+					return err
+				}
+				older = append(older, ids...)
+			}
 			var ak sealKeyOut
 			if err := cl.Do(ctx, "GET", "/api/v1/keys/admin", nil, &ak); err != nil {
 				return err
@@ -189,7 +226,7 @@ func rewrapCmd(e *env) *cobra.Command {
 						fmt.Fprintf(e.stdout, "stopped after %d messages (--max); run again to continue\n", done)
 						return nil
 					}
-					blob, err := conversation.Reseal(m.Sealed, conv, m.Role, admin, live)
+					blob, err := conversation.Reseal(m.Sealed, conv, m.Role, admin, live, older...)
 					if err != nil {
 						return fmt.Errorf("conversation %s, message %d: %w", c.ID, m.Seq, err)
 					}
@@ -207,6 +244,7 @@ func rewrapCmd(e *env) *cobra.Command {
 			return nil
 		})
 	cmd.Flags().StringVar(&identity, "identity", "", "the admin's identity file (from silo admin init)")
+	cmd.Flags().StringArrayVar(&previous, "old-identity", nil, "identity file of a replaced admin key, to open what was sealed to it (repeatable)")
 	cmd.Flags().IntVar(&maxN, "max", 0, "stop after this many messages (0: no limit); run again to continue")
 	cmd.MarkFlagRequired("identity")
 	return cmd

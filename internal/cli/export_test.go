@@ -290,6 +290,50 @@ func (w *world) checkRewrap(root *actor, ids map[string]seal.Identity) {
 	}
 }
 
+// checkReplaceAdmin replaces the admin key (`admin init --replace`): the
+// old key keeps opening what was stored before until a rewrap with
+// --old-identity moves every message to the new key, after which only the
+// new key (and the device) open them.
+func (w *world) checkReplaceAdmin(root *actor, ids map[string]seal.Identity) {
+	t := w.t
+	oldPath, newPath := filepath.Join(w.keysDir, "admin.key"), filepath.Join(w.keysDir, "admin2.key")
+	out, _ := root.run("", "admin", "init", "--identity", newPath, "--replace")
+	if !strings.Contains(out, "is revoked; move stored chats") {
+		t.Errorf("admin init --replace: %s", out)
+	}
+	b, err := os.ReadFile(newPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := seal.ParseIdentities(bytes.NewReader(b))
+	if err != nil || len(fresh) != 1 {
+		t.Fatalf("the new admin key file: %v", err)
+	}
+	opens := func(stage, name string, id seal.Identity, want bool) {
+		t.Helper()
+		for _, f := range w.export(root) {
+			blob, _ := os.ReadFile(f.path)
+			if _, err := conversation.Open(blob, f.conv, f.role, id); (err == nil) != want {
+				t.Errorf("%s: message %d opens with the %s key: %v, want %v", stage, f.seq, name, err == nil, want)
+			}
+		}
+	}
+	opens("replaced, before the rewrap", "old admin", ids["admin"], true)
+	opens("replaced, before the rewrap", "new admin", fresh[0], false)
+	// Without the old identity nothing stored before can be moved.
+	var errb bytes.Buffer
+	if err := cli.Run(context.Background(), []string{"keys", "rewrap", "--identity", newPath}, strings.NewReader(""), &bytes.Buffer{}, &errb, root.environ); err == nil {
+		t.Error("rewrap to the new admin key without --old-identity succeeded")
+	}
+	out, _ = root.run("", "keys", "rewrap", "--identity", newPath, "--old-identity", oldPath)
+	if !strings.Contains(out, "rewrapped 8 messages") {
+		t.Errorf("rewrap after replacing the admin key: %s", out)
+	}
+	opens("after the rewrap", "new admin", fresh[0], true)
+	opens("after the rewrap", "device", ids["device"], true)
+	opens("after the rewrap", "old admin", ids["admin"], false)
+}
+
 // turnText is what message i (0-based, user then assistant) says.
 func turnText(i int) string {
 	return []string{"hello ", "second ", "third ", "after "}[i/2] + secrets[i/2]
@@ -424,6 +468,7 @@ func TestSealedHistorySQLite(t *testing.T) {
 	w.checkStockAge(files)
 	w.checkDataDir(files, 4) // database, TLS pair, transit key
 	w.checkRewrap(root, ids)
+	w.checkReplaceAdmin(root, ids)
 
 	// The raw file, WAL included, after a checkpoint folds the WAL in.
 	var dump []byte
@@ -488,6 +533,7 @@ func TestSealedHistoryPostgres(t *testing.T) {
 	w.checkOpeners(files, ids)
 	w.checkDataDir(files, 3) // TLS pair, transit key
 	w.checkRewrap(root, ids)
+	w.checkReplaceAdmin(root, ids)
 
 	conn, err := pgx.Connect(ctx, u.String())
 	if err != nil {

@@ -167,16 +167,18 @@ var ErrAdminNotRecipient = errors.New("conversation: the admin key is not among 
 
 // Reseal is the client side of a rewrap (run on the admin's machine, as
 // only a private key opens old data): it opens a stored message with the
-// admin identity, checks it belongs to conversation conv with role role,
-// seals the same plaintext to the recipients to, and checks the new blob
-// opens with the admin identity before returning it, so a stored reseal
-// never leaves a message that no live key opens.
-func Reseal(sealed []byte, conv uuid.UUID, role string, admin seal.Identity, to []seal.Recipient) ([]byte, error) {
+// admin identity (or one of the previous admin identities, for messages
+// sealed before the admin key was replaced), checks it belongs to
+// conversation conv with role role, seals the same plaintext to the
+// recipients to, and checks the new blob opens with the admin identity
+// before returning it, so a stored reseal never leaves a message that no
+// live key opens.
+func Reseal(sealed []byte, conv uuid.UUID, role string, admin seal.Identity, to []seal.Recipient, previous ...seal.Identity) ([]byte, error) {
 	adminFP := admin.Recipient().Fingerprint()
 	if !slices.Contains(seal.Fingerprints(to), adminFP) {
 		return nil, ErrAdminNotRecipient
 	}
-	pt, _, err := open(sealed, conv, role, []seal.Identity{admin})
+	pt, _, err := open(sealed, conv, role, append([]seal.Identity{admin}, previous...))
 	if err != nil {
 		clear(pt)
 		return nil, err

@@ -148,3 +148,38 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// TestResealAfterAdminKeyReplaced: a message sealed to the old admin key
+// is resealed to the new one (opened with the previous identity, checked
+// with the new), after which the old key opens nothing; without the
+// previous identity it cannot be opened, and a reseal that leaves out the
+// live admin key is refused.
+func TestResealAfterAdminKeyReplaced(t *testing.T) {
+	oldAdmin, newAdmin, device := newIdentity(t), newIdentity(t), newIdentity(t)
+	conv := uuid.New()
+	pt := mustJSON(conversation.Message{Conversation: conv, Role: "user", Content: "the plan"})
+	blob, err := seal.Seal(pt, []seal.Recipient{oldAdmin.Recipient(), device.Recipient()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := []seal.Recipient{newAdmin.Recipient(), device.Recipient()}
+
+	if _, err := conversation.Reseal(blob, conv, "user", newAdmin, live); !errors.Is(err, seal.ErrNoIdentity) {
+		t.Errorf("reseal without the previous admin identity: %v, want seal.ErrNoIdentity", err)
+	}
+	if _, err := conversation.Reseal(blob, conv, "user", newAdmin, []seal.Recipient{device.Recipient()}, oldAdmin); !errors.Is(err, conversation.ErrAdminNotRecipient) {
+		t.Errorf("reseal leaving out the live admin key: %v", err)
+	}
+	again, err := conversation.Reseal(blob, conv, "user", newAdmin, live, oldAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []seal.Identity{newAdmin, device} {
+		if m, err := conversation.Open(again, conv, "user", id); err != nil || m.Content != "the plan" {
+			t.Errorf("the resealed message does not open with a live key: %v", err)
+		}
+	}
+	if _, err := conversation.Open(again, conv, "user", oldAdmin); !errors.Is(err, seal.ErrNoIdentity) {
+		t.Errorf("the replaced admin key still opens the resealed message: %v", err)
+	}
+}

@@ -207,6 +207,7 @@ func TestAuthorization(t *testing.T) {
 		"revokeDevice":       {401, 404, 204}, // target: the admin's device; users don't learn it exists
 		"getAdminKey":        {401, 404, 404}, // not set in the harness
 		"setAdminKey":        {401, 403, 201},
+		"revokeAdminKey":     {401, 403, 404}, // none set (TestReplaceAdminKey revokes one)
 		"listBackupKeys":     {401, 200, 200},
 		"createBackupKey":    {401, 403, 201},
 		"revokeBackupKey":    {401, 403, 204},

@@ -34,6 +34,7 @@ func (s *Server) sealedRoutes(oa *openai.Handler) {
 	s.mux.HandleFunc("DELETE /api/v1/keys/devices/{id}", s.api(s.revokeDevice))
 	s.mux.HandleFunc("GET /api/v1/keys/admin", s.api(s.getAdminKey))
 	s.mux.HandleFunc("PUT /api/v1/keys/admin", s.api(adminOnly(s.setAdminKey)))
+	s.mux.HandleFunc("DELETE /api/v1/keys/admin", s.api(adminOnly(s.revokeAdminKey)))
 	s.mux.HandleFunc("GET /api/v1/keys/backup", s.api(s.listBackupKeys))
 	s.mux.HandleFunc("POST /api/v1/keys/backup", s.api(adminOnly(s.createBackupKey)))
 	s.mux.HandleFunc("DELETE /api/v1/keys/backup/{id}", s.api(adminOnly(s.revokeBackupKey)))

@@ -203,6 +203,23 @@ func (s *Server) setAdminKey(w http.ResponseWriter, r *http.Request, p *identity
 	return respond(w, http.StatusCreated, toSealKey(k))
 }
 
+// revokeAdminKey revokes the live admin key (to replace it); chats are
+// refused until another is set.
+func (s *Server) revokeAdminKey(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
+	k, err := s.liveAdminKey(r)
+	if err != nil {
+		return err
+	}
+	if k == nil {
+		return problem.NotFound("the organisation admin key is not set")
+	}
+	if err := s.revokeSealKey(r, p, k); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) listBackupKeys(w http.ResponseWriter, r *http.Request, _ *identity.Principal) error {
 	ks, err := s.st.ListSealKeys(r.Context(), store.SealKeyFilter{Kind: store.SealKeyBackup})
 	if err != nil {

@@ -139,6 +139,19 @@ func TestSealKeysAPI(t *testing.T) {
 	h.mustJSON("DELETE", "/api/v1/keys/backup/"+k.ID, h.adminKey, nil, 404, nil)
 	h.mustJSON("DELETE", "/api/v1/keys/devices/"+k.ID, h.adminKey, nil, 404, nil)
 
+	// Replacing the admin key: an admin revokes it, then sets another.
+	h.mustJSON("DELETE", "/api/v1/keys/admin", h.userKey, nil, 403, nil)
+	h.mustJSON("DELETE", "/api/v1/keys/admin", h.adminKey, nil, 204, nil)
+	h.mustJSON("GET", "/api/v1/keys/admin", h.userKey, nil, 404, nil)
+	h.mustJSON("DELETE", "/api/v1/keys/admin", h.adminKey, nil, 404, nil)
+	h.mustJSON("PUT", "/api/v1/keys/admin", h.adminKey, map[string]string{"recipient": admin.Recipient().String()}, 409, nil) // a revoked key is not set again
+	h.mustJSON("PUT", "/api/v1/keys/admin", h.adminKey, map[string]string{"recipient": other.Recipient().String()}, 201, nil)
+	h.mustJSON("GET", "/api/v1/keys/admin", h.userKey, nil, 200, &got)
+	if got.Recipient != other.Recipient().String() {
+		t.Errorf("admin key after replacing = %+v", got)
+	}
+	other = newIdentity(t) // the backup key below is another
+
 	// Backup keys: made by admins, visible to all.
 	var b1 sealKeyOut
 	h.mustJSON("POST", "/api/v1/keys/backup", h.userKey, map[string]string{"name": "vault", "recipient": other.Recipient().String()}, 403, nil)
@@ -169,8 +182,8 @@ func TestSealKeysAPI(t *testing.T) {
 			t.Errorf("audit detail holds a whole key: %s", e.Detail)
 		}
 	}
-	if counts["sealkey.create"] != 4 || counts["sealkey.revoke"] != 2 {
-		t.Errorf("audit actions = %v; want 4 sealkey.create, 2 sealkey.revoke", counts)
+	if counts["sealkey.create"] != 5 || counts["sealkey.revoke"] != 3 {
+		t.Errorf("audit actions = %v; want 5 sealkey.create, 3 sealkey.revoke", counts)
 	}
 }
 

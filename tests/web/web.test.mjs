@@ -451,6 +451,15 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await admin.getByRole("button", { name: "Revoke now" }).click();
     await admin.getByRole("row", { name: /vault .*revoked/ }).waitFor();
 
+    // Replace the admin key (lost or exposed): revoke and set, in the browser.
+    const before = (await admin.getByTestId("admin-key").textContent()).trim();
+    await admin.getByRole("button", { name: "Make a new admin key" }).click();
+    assert.match(await admin.getByTestId("new-admin-identity").textContent(), /AGE-SECRET-KEY-PQ-1/);
+    await admin.getByRole("button", { name: "Replace the admin key" }).click();
+    await admin.getByRole("button", { name: "Revoke the old key and set the new one" }).click();
+    await admin.getByTestId("admin-key-replaced").waitFor();
+    assert.notEqual((await admin.getByTestId("admin-key").textContent()).trim(), before);
+
     await adminTab(admin, "Audit log");
     assert.match(await admin.getByTestId("audit-verify").textContent(), /Chain intact/);
     await shot(admin, "13-audit");

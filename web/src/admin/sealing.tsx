@@ -110,6 +110,22 @@ function AdminKey() {
     setPasted("");
     current.reload();
   });
+  // Replacing a lost or exposed admin key: a new one is made here, the
+  // live one revoked, the new one set. Stored chats stay sealed to the old
+  // key until `silo keys rewrap --old-identity` moves them.
+  const [next, setNext] = useState<Generated | null>(null);
+  const [replaced, setReplaced] = useState(false);
+  const genNext = useAction(async () => {
+    setReplaced(false);
+    setNext(await generate());
+  });
+  const replace = useAction(async (recipient: string) => {
+    await del("/keys/admin");
+    await put<SealKey>("/keys/admin", { recipient });
+    setNext(null);
+    setReplaced(true);
+    current.reload();
+  });
   const k = current.data;
   return (
     <section aria-labelledby="adminkey-h">
@@ -119,13 +135,43 @@ function AdminKey() {
       {k && made && k.recipient !== made.recipient && <p class="warning">An admin key is set already; the key made here was not used.</p>}
       {k === null && (
         <>
-          <p class="warning">No admin key is set: stored chats can be opened only with their users' device keys and the backup keys.</p>
+          <p class="warning">No admin key is set: no chat can be stored, so none can be sent, until one is.</p>
           {!made && (
             <Button kind="primary" busy={gen.busy} onClick={() => gen.run()}>
               Generate admin key
             </Button>
           )}
         </>
+      )}
+      {k && !made && (
+        <div class="replace">
+          <h3>Replace the admin key</h3>
+          <p class="muted">
+            If the admin key is lost or exposed: make a new one, save it, then replace. New chats are sealed to the new key at once; move the stored ones with{" "}
+            <code>silo keys rewrap --identity NEW --old-identity OLD</code> on the machine that holds both keys.
+          </p>
+          {replaced && (
+            <p role="status" data-testid="admin-key-replaced">
+              The admin key is replaced. Stored chats still open with the old key until the rewrap.
+            </p>
+          )}
+          {!next ? (
+            <Button busy={genNext.busy} onClick={() => genNext.run()}>
+              Make a new admin key
+            </Button>
+          ) : (
+            <>
+              <Identity g={next} testid="new-admin-identity" file="silo-admin-key-new.txt" what="new admin key" downloadLabel="Download the new key" />
+              <div class="row">
+                <Confirm label="Replace the admin key" confirmLabel="Revoke the old key and set the new one" busy={replace.busy} onConfirm={() => replace.run(next.recipient)}>
+                  Replace the admin key
+                </Confirm>
+                <Button onClick={() => setNext(null)}>Cancel</Button>
+              </div>
+            </>
+          )}
+          <ErrorBox error={genNext.error || replace.error} />
+        </div>
       )}
       {made && (
         <>
