@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/silo-ai/silo/internal/engine/ggml"
 )
@@ -332,5 +333,27 @@ func TestParallelFor(t *testing.T) {
 				t.Fatalf("count %d, %d threads: piece %d run %d times", tc.count, tc.maxThreads, c, n)
 			}
 		}
+	}
+}
+
+// TestParallelAfterIdle checks the pool past its polling: calls separated
+// by more than spinWait (the helpers have parked) and a piece that outlasts
+// the caller's wait for its helpers still run every piece once.
+func TestParallelAfterIdle(t *testing.T) {
+	defer SetThreads(SetThreads(2))
+	for round := range 3 {
+		var seen [4]atomic.Int32
+		ParallelFor(len(seen), 2, func(_, c int) {
+			if c == 0 && round == 1 {
+				time.Sleep(3 * spinWait)
+			}
+			seen[c].Add(1)
+		})
+		for c := range seen {
+			if n := seen[c].Load(); n != 1 {
+				t.Fatalf("round %d: piece %d run %d times", round, c, n)
+			}
+		}
+		time.Sleep(3 * spinWait)
 	}
 }
