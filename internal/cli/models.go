@@ -362,7 +362,7 @@ func modelsImportCmd(e *env) *cobra.Command {
 	var lf localFlags
 	var o models.ImportOptions
 	cmd := &cobra.Command{
-		Use: "import FILE", Short: "Copy a GGUF file (and FILE.dsse.json, its certificate, if present) into the models directory", Args: cobra.ExactArgs(1),
+		Use: "import FILE", Short: "Copy a GGUF file (and its certificate FILE.dsse.json and signing bundle FILE.sig, if present) into the models directory", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := e.modelStore(&lf)
 			if err != nil {
@@ -387,10 +387,13 @@ func modelsImportCmd(e *env) *cobra.Command {
 func (e *env) printImported(m *models.Model, st *models.Store) {
 	sum, _ := st.Digest(m.Name)
 	fmt.Fprintf(e.stdout, "%s: %s, %s %s, %s parameters\nsha256 %s\n", m.Name, human(m.Size), m.Arch, m.Type, params(m.Params), sum)
-	if m.Certificate == "" {
-		fmt.Fprintln(e.stdout, "no certificate: the model is unverified (under a policy in mode enforce, silo serve will refuse it)")
-	} else {
+	switch {
+	case m.Certificate != "":
 		fmt.Fprintln(e.stdout, "certificate installed; silo serve, under a trust policy, logs it in its transparency log when it first checks the model")
+	case m.Bundle != "":
+		fmt.Fprintln(e.stdout, "OpenSSF Model Signing bundle installed; silo serve checks it under a trust policy")
+	default:
+		fmt.Fprintln(e.stdout, "no certificate: the model is unverified (under a policy in mode enforce, silo serve will refuse it)")
 	}
 }
 
@@ -507,7 +510,7 @@ func (p *pullBar) finish() {
 func modelsRmCmd(e *env) *cobra.Command {
 	var lf localFlags
 	cmd := &cobra.Command{
-		Use: "rm NAME", Short: "Delete a model and its certificate from the models directory", Args: cobra.ExactArgs(1),
+		Use: "rm NAME", Short: "Delete a model, its certificate and its signing bundle from the models directory", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := e.modelStore(&lf)
 			if err != nil {

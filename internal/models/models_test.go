@@ -73,6 +73,8 @@ func TestImportListShowRemove(t *testing.T) {
 	ctx := context.Background()
 	src := writeFile(t, filepath.Join(t.TempDir(), "tiny.gguf"), tinyModel(t))
 	writeFile(t, CertPath(src), []byte(`{"payloadType":"x","payload":"","signatures":[]}`))
+	bundle := []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`)
+	writeFile(t, SigPath(src), bundle)
 
 	m, err := s.Import(ctx, src, ImportOptions{})
 	if err != nil {
@@ -83,6 +85,9 @@ func TestImportListShowRemove(t *testing.T) {
 	}
 	if m.Certificate == "" {
 		t.Error("the certificate beside the file was not imported")
+	}
+	if b, err := os.ReadFile(m.Bundle); err != nil || string(b) != string(bundle) {
+		t.Errorf("the signing bundle beside the file was not imported: %q, %v", m.Bundle, err)
 	}
 	if _, err := s.Import(ctx, src, ImportOptions{}); !errors.Is(err, ErrExists) {
 		t.Errorf("second import: err = %v, want ErrExists", err)
@@ -112,6 +117,21 @@ func TestImportListShowRemove(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(s.Dir(), "tiny.gguf.dsse.json")); !os.IsNotExist(err) {
 		t.Error("certificate not removed with the model")
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir(), "tiny.gguf.sig")); !os.IsNotExist(err) {
+		t.Error("signing bundle not removed with the model")
+	}
+	// A model imported again without a bundle does not keep the old one.
+	os.Remove(SigPath(src))
+	if _, err := s.Import(ctx, src, ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, SigPath(filepath.Join(s.Dir(), "tiny.gguf")), bundle)
+	if m, err := s.Import(ctx, src, ImportOptions{Force: true}); err != nil || m.Bundle != "" {
+		t.Errorf("replaced model keeps the old bundle: %+v, %v", m, err)
+	}
+	if err := s.Remove("tiny"); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Remove("tiny"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second rm: %v", err)

@@ -119,7 +119,7 @@ func (s *Store) Pull(ctx context.Context, src string, o PullOptions) (*Model, er
 	if err != nil {
 		return nil, fmt.Errorf("models: pull %q: %w", o.Name, err)
 	}
-	if err := s.install(partial, dst, sum, o.SHA256, o.Certificate); err != nil {
+	if err := s.install(partial, dst, sum, o.SHA256, o.Certificate, nil); err != nil {
 		// A complete file that fails its checks is useless for a resume.
 		os.Remove(partial)
 		os.Remove(partial + ".json")

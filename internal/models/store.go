@@ -116,6 +116,8 @@ type Model struct {
 	Params uint64 `json:"parameters,omitempty"`
 	// Certificate is the certificate file, if the model has one.
 	Certificate string `json:"certificate,omitempty"`
+	// Bundle is the OpenSSF Model Signing bundle (NAME.gguf.sig), if any.
+	Bundle string `json:"bundle,omitempty"`
 	// Err says why the file's metadata could not be read.
 	Err string `json:"error,omitempty"`
 }
@@ -136,6 +138,9 @@ func (s *Store) Info(name string) (*Model, error) {
 	m := &Model{Name: name, Path: p, Size: fi.Size(), ModTime: fi.ModTime().UTC()}
 	if _, err := os.Stat(CertPath(p)); err == nil {
 		m.Certificate = CertPath(p)
+	}
+	if _, err := os.Stat(SigPath(p)); err == nil {
+		m.Bundle = SigPath(p)
 	}
 	f, err := gguf.Open(p)
 	if err != nil {
@@ -247,7 +252,8 @@ type ImportOptions struct {
 	Force bool
 }
 
-// Import copies a GGUF file into the store. The copy is hashed on the way,
+// Import copies a GGUF file into the store, with its certificate and its
+// OpenSSF Model Signing bundle (FILE.sig) when they are beside it. The copy is hashed on the way,
 // checked as GGUF, synced and renamed into place.
 func (s *Store) Import(ctx context.Context, file string, o ImportOptions) (*Model, error) {
 	if o.Name == "" {
@@ -268,11 +274,14 @@ func (s *Store) Import(ctx context.Context, file string, o ImportOptions) (*Mode
 			cert = CertPath(file)
 		}
 	}
-	var certBytes []byte
+	var certBytes, bundle []byte
 	if cert != "" {
 		if certBytes, err = os.ReadFile(cert); err != nil {
 			return nil, fmt.Errorf("models: import %q: certificate: %w", o.Name, err)
 		}
+	}
+	if bundle, err = os.ReadFile(SigPath(file)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("models: import %q: signing bundle: %w", o.Name, err)
 	}
 	src, err := os.Open(file)
 	if err != nil {
@@ -299,15 +308,17 @@ func (s *Store) Import(ctx context.Context, file string, o ImportOptions) (*Mode
 		return nil, fmt.Errorf("models: import %q: %w", o.Name, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	if err := s.install(tmp.Name(), dst, sum, o.SHA256, certBytes); err != nil {
+	if err := s.install(tmp.Name(), dst, sum, o.SHA256, certBytes, bundle); err != nil {
 		return nil, fmt.Errorf("models: import %q: %w", o.Name, err)
 	}
 	return s.Info(o.Name)
 }
 
 // install checks a complete temporary file (GGUF, digest) and renames it to
-// dst, writing the certificate beside it first when given.
-func (s *Store) install(tmp, dst, sum, want string, cert []byte) error {
+// dst, writing the certificate and the signing bundle beside it first when
+// given; a replaced model's old ones are removed, never kept with another
+// file.
+func (s *Store) install(tmp, dst, sum, want string, cert, bundle []byte) error {
 	if want != "" && !strings.EqualFold(want, sum) {
 		return fmt.Errorf("%w: got sha256 %s, want %s", ErrDigestMismatch, sum, strings.ToLower(want))
 	}
@@ -316,13 +327,17 @@ func (s *Store) install(tmp, dst, sum, want string, cert []byte) error {
 		return fmt.Errorf("%w: %v", ErrNotGGUF, err)
 	}
 	f.Close()
-	if cert != nil {
-		if err := writeFileAtomic(CertPath(dst), cert, 0o644); err != nil {
-			return fmt.Errorf("write certificate: %w", err)
+	for _, c := range []struct {
+		path, what string
+		data       []byte
+	}{{CertPath(dst), "certificate", cert}, {SigPath(dst), "signing bundle", bundle}} {
+		if c.data != nil {
+			if err := writeFileAtomic(c.path, c.data, 0o644); err != nil {
+				return fmt.Errorf("write %s: %w", c.what, err)
+			}
+		} else if err := os.Remove(c.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove old %s: %w", c.what, err)
 		}
-	} else if err := os.Remove(CertPath(dst)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		// A replaced model must not keep the old model's certificate.
-		return fmt.Errorf("remove old certificate: %w", err)
 	}
 	if err := os.Chmod(tmp, 0o644); err != nil {
 		return err
@@ -342,7 +357,7 @@ func syncDir(dir string) {
 	}
 }
 
-// Remove deletes model name and its certificate.
+// Remove deletes model name, its certificate and its signing bundle.
 func (s *Store) Remove(name string) error {
 	p, err := s.Path(name)
 	if err != nil {
@@ -353,8 +368,10 @@ func (s *Store) Remove(name string) error {
 	} else if err != nil {
 		return fmt.Errorf("models: rm %q: %w", name, err)
 	}
-	if err := os.Remove(CertPath(p)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("models: rm %q certificate: %w", name, err)
+	for _, c := range []string{CertPath(p), SigPath(p)} {
+		if err := os.Remove(c); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("models: rm %q: %w", name, err)
+		}
 	}
 	return s.digests.Forget(p)
 }
