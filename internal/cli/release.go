@@ -22,16 +22,19 @@ import (
 // in the data dir's transparency log.
 func logReleaseCmd(e *env) *cobra.Command {
 	var lf localFlags
+	var rf remoteFlags
 	var binary, version string
 	cmd := &cobra.Command{
-		Use:   "release --binary PATH [--version V]",
-		Short: "Append a silo release binary's sha256 to the transparency log (admin, on the server's data dir)",
+		Use:   "release --binary PATH [--version V] [--server URL]",
+		Short: "Append a silo release binary's sha256 to the transparency log (admin)",
 		Long: `Hashes the binary and appends a release record (version and sha256, format in
-internal/models/release.go) to the transparency log in the data dir, unless it is there
-already, and prints its index. Users check a binary with
-silo verify --server URL --release PATH. The version defaults to the one built into the
-binary (-X .../cli.Version, else its module version and VCS revision). The log is locked
-by a running silo serve: run this with the server stopped.`,
+internal/models/release.go) to the transparency log, unless it is there already, and
+prints its index. Users check a binary with silo verify --server URL --release PATH.
+The version defaults to the one built into the binary (-X .../cli.Version, else its
+module version and VCS revision).
+
+With --server, the running server appends it (POST /api/v1/log/releases, as an admin);
+without, it is appended to the log in the data dir, which a running silo serve locks.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sum, err := fileSHA256(binary)
@@ -46,9 +49,24 @@ by a running silo serve: run this with the server stopped.`,
 			if !models.ValidReleaseVersion(version) {
 				return fmt.Errorf("version %q: 1 to 128 printable characters without spaces", version)
 			}
+			if rf.server != "" {
+				cl, err := e.client(&rf, true)
+				if err != nil {
+					return err
+				}
+				var p struct {
+					Index    int64 `json:"index"`
+					TreeSize int64 `json:"tree_size"`
+				}
+				if err := cl.Do(cmd.Context(), "POST", "/api/v1/log/releases", map[string]string{"version": version, "sha256": sum}, &p); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "release %s sha256 %s is in the log of %s at index %d (tree size %d)\n", version, sum, rf.server, p.Index, p.TreeSize)
+				return nil
+			}
 			lg, err := models.OpenCertLog(filepath.Join(e.localDataDir(&lf), "log"))
 			if err != nil {
-				return err
+				return withHint(err, "if silo serve is running, it holds the log: pass --server URL to have it append the release")
 			}
 			defer lg.Close()
 			p, err := lg.AddRelease(version, sum)
@@ -60,6 +78,7 @@ by a running silo serve: run this with the server stopped.`,
 		},
 	}
 	addLocalFlags(cmd, &lf)
+	addRemoteFlags(cmd, &rf)
 	cmd.Flags().StringVar(&binary, "binary", "", "the release binary")
 	cmd.Flags().StringVar(&version, "version", "", "the release's version (default: read from the binary)")
 	cmd.MarkFlagRequired("binary")

@@ -61,3 +61,22 @@ func TestLogRelease(t *testing.T) {
 		t.Errorf("verify an unpublished binary: %v", err)
 	}
 }
+
+// TestLogReleaseWhileServing: the log is the running server's; the CLI
+// without --server says so, and with it the server appends the release,
+// which `silo verify --server --release` then proves included.
+func TestLogReleaseWhileServing(t *testing.T) {
+	admin, url, _ := startServer(t)
+	bin := filepath.Join(t.TempDir(), "silo")
+	os.WriteFile(bin, []byte("\x7fELF a silo release"), 0o755)
+	if _, err := admin.run("", "log", "release", "--binary", bin, "--version", "v2.0.0"); err == nil || !strings.Contains(err.Error(), "is locked") {
+		t.Errorf("log release on a served data dir: %v", err)
+	}
+	out := admin.must("log", "release", "--binary", bin, "--version", "v2.0.0", "--server", url)
+	if !strings.Contains(out, "release v2.0.0 sha256 ") || !strings.Contains(out, "at index") {
+		t.Fatalf("log release --server: %s", out)
+	}
+	if out := admin.must("verify", "--server", url, "--release", bin); !strings.Contains(out, "release v2.0.0: sha256 ") || !strings.Contains(out, "(inclusion proved)") {
+		t.Errorf("verify a release published through the server: %s", out)
+	}
+}

@@ -23,6 +23,7 @@ var validBodies = map[string]map[string]any{
 	"setLimits":       {"tokens_per_day": 5, "requests_per_minute": 5},
 	"createKey":       {"name": "spare"},
 	"pullModel":       {"source": "https://example.invalid/m.gguf"},
+	"addRelease":      {"version": "v1.2.3", "sha256": strings.Repeat("ab", 32)},
 	"addCosignatures": {"checkpoint": "silo.log/x\n1\n" + strings.Repeat("A", 43) + "=\n\n— silo.log/x AAAA\n"},
 	// Sealing keys (keys_api_test.go): a public key, never a private one.
 	"registerDevice":  {"name": "laptop", "recipient": testRecipient},
@@ -49,6 +50,7 @@ var stringField = map[string]string{
 	"createKey":       "name",
 	"pullModel":       "source",
 	"addCosignatures": "checkpoint",
+	"addRelease":      "sha256", // a version is any printable label
 	// Sealing keys (keys_api_test.go).
 	"registerDevice":  "recipient",
 	"setAdminKey":     "recipient",
@@ -201,6 +203,7 @@ func TestAuthorization(t *testing.T) {
 		"deleteModel":     {401, 403, 404},
 		"pullModel":       {401, 403, 404},
 		"addCosignatures": {401, 403, 404}, // no certificate log in the harness
+		"addRelease":      {401, 403, 404},
 		// Sealing keys and conversations (targets: sealedTarget).
 		"listDevices":        {401, 200, 200},
 		"registerDevice":     {401, 201, 409}, // the user registered this public key first

@@ -18,6 +18,7 @@ import (
 // and partial tiles may not.
 func (s *Server) logRoutes() {
 	s.mux.HandleFunc("POST /api/v1/log/cosignatures", s.api(adminOnly(s.addCosignatures)))
+	s.mux.HandleFunc("POST /api/v1/log/releases", s.api(adminOnly(s.addRelease)))
 	if s.opts.CertLog == nil {
 		return
 	}
@@ -93,4 +94,28 @@ func (s *Server) addCosignatures(w http.ResponseWriter, r *http.Request, p *iden
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// addRelease appends a release record (a silo binary's version and sha256)
+// to the log; the server holds the log's lock, so this is how an admin
+// publishes a release while it runs.
+func (s *Server) addRelease(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
+	if s.opts.CertLog == nil {
+		return problem.NotFound("this server has no certificate log")
+	}
+	var in struct {
+		Version string `json:"version"`
+		SHA256  string `json:"sha256"`
+	}
+	if err := readJSON(r, &in); err != nil {
+		return err
+	}
+	proof, err := s.opts.CertLog.AddRelease(in.Version, in.SHA256)
+	if err != nil {
+		return err
+	}
+	if err := s.record(r, p, "log.release", "log:"+s.opts.CertLog.Origin(), map[string]any{"version": in.Version, "sha256": in.SHA256, "index": proof.Index}); err != nil {
+		return err
+	}
+	return respond(w, http.StatusCreated, inclusionJSON{Index: proof.Index, TreeSize: proof.TreeSize, Checkpoint: string(proof.Checkpoint)})
 }
