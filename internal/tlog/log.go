@@ -72,8 +72,9 @@ func Open(s Storage, origin string, key ed25519.PrivateKey) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	var prevNote *note.Note
 	if prev != nil {
-		c, _, err := OpenCheckpoint(prev, origin, note.VerifierList(verifier))
+		c, n, err := OpenCheckpoint(prev, origin, note.VerifierList(verifier))
 		if err != nil {
 			return nil, fmt.Errorf("tlog: open log: stored checkpoint: %w", err)
 		}
@@ -87,8 +88,9 @@ func Open(s Storage, origin string, key ed25519.PrivateKey) (*Log, error) {
 		if h != c.Hash {
 			return nil, fmt.Errorf("tlog: open log: storage differs from the stored checkpoint at size %d: %w", c.Size, ErrInconsistent)
 		}
+		prevNote = n
 	}
-	if err := l.publish(l.size); err != nil {
+	if err := l.publish(l.size, prevNote); err != nil {
 		return nil, err
 	}
 	return l, nil
@@ -108,22 +110,31 @@ func (l *Log) Size() int64 {
 }
 
 // publish signs and stores the checkpoint for size (which must be durable).
-func (l *Log) publish(size int64) error {
+// If prev, the stored checkpoint, has the same body, its cosignatures are
+// kept: they were checked when AddCosignatures stored them, and the log's
+// own storage is trusted.
+func (l *Log) publish(size int64, prev *note.Note) error {
 	h, err := sumtlog.TreeHash(size, l.s)
 	if err != nil {
 		return fmt.Errorf("tlog: tree hash: %w", err)
 	}
 	body := Checkpoint{Origin: l.origin, Size: size, Hash: h}.String()
-	signed, err := note.Sign(&note.Note{Text: body}, l.signer)
+	var cosigs []note.Signature
+	if prev != nil && prev.Text == body {
+		cosigs = prev.UnverifiedSigs
+	}
+	signed, err := note.Sign(&note.Note{Text: body, Sigs: cosigs}, l.signer)
 	if err != nil {
 		return fmt.Errorf("tlog: sign checkpoint: %w", err)
 	}
+	// The write is under mu so that a concurrent AddCosignatures cannot
+	// store a cosigned older checkpoint over this one.
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err := l.s.WriteCheckpoint(signed); err != nil {
 		return err
 	}
-	l.mu.Lock()
-	l.body, l.signed, l.cosigs, l.size = body, signed, nil, size
-	l.mu.Unlock()
+	l.body, l.signed, l.cosigs, l.size = body, signed, cosigs, size
 	return nil
 }
 
@@ -138,7 +149,9 @@ func (l *Log) Checkpoint() []byte {
 // AddCosignatures merges into the current checkpoint the signatures of the
 // given cosigners found in signed, which must be the current checkpoint
 // (same body) carrying at least one valid signature from cosigners. It is how
-// witness cosignatures reach clients through ReadTile("checkpoint").
+// witness cosignatures reach clients through ReadTile("checkpoint"). The
+// cosigned checkpoint is stored: it is served again after a restart, until
+// the log grows.
 func (l *Log) AddCosignatures(signed []byte, cosigners ...note.Verifier) error {
 	n, err := note.Open(signed, note.VerifierList(cosigners...))
 	if err != nil {
@@ -163,6 +176,11 @@ func (l *Log) AddCosignatures(signed []byte, cosigners ...note.Verifier) error {
 	}
 	out, err := note.Sign(&note.Note{Text: l.body, Sigs: merged}, l.signer)
 	if err != nil {
+		return fmt.Errorf("tlog: add cosignatures: %w", err)
+	}
+	// Stored, so that the cosignatures survive a restart while the log has
+	// not grown.
+	if err := l.s.WriteCheckpoint(out); err != nil {
 		return fmt.Errorf("tlog: add cosignatures: %w", err)
 	}
 	l.cosigs, l.signed = merged, out
@@ -277,7 +295,7 @@ func (l *Log) commitErr(batch []*appendReq) error {
 	if err := l.s.Append(records, pending); err != nil {
 		return fail(err)
 	}
-	if err := l.publish(n); err != nil {
+	if err := l.publish(n, nil); err != nil {
 		return fail(err)
 	}
 	signed := l.Checkpoint()

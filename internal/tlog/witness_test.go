@@ -1,6 +1,7 @@
 package tlog
 
 import (
+	"bytes"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -152,5 +153,57 @@ func TestParseAddCheckpoint(t *testing.T) {
 		if _, _, _, err := ParseAddCheckpoint([]byte(bad)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%q: %v, want ErrMalformed", bad, err)
 		}
+	}
+}
+
+// TestCosignaturesSurviveRestart: a cosigned checkpoint is stored, so the
+// log serves it again after it is reopened; once the log grows, the new
+// checkpoint carries no old cosignature, also after a reopen.
+func TestCosignaturesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	l := openTestLog(t, dir)
+	if _, _, err := l.AppendBatch([][]byte{record(0), record(1)}); err != nil {
+		t.Fatal(err)
+	}
+	w := newTestWitness(t, filepath.Join(t.TempDir(), "w.json"), l)
+	line, err := w.Cosign(0, nil, l.Checkpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AddCosignatures(append(l.Checkpoint(), line...), w.Verifier()); err != nil {
+		t.Fatal(err)
+	}
+	sigs := func(l *Log) int {
+		t.Helper()
+		_, n, err := OpenCheckpoint(l.Checkpoint(), testOrigin, note.VerifierList(l.Verifier(), w.Verifier()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(n.Sigs)
+	}
+	reopen := func() *Log {
+		t.Helper()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return openTestLog(t, dir)
+	}
+	l = reopen()
+	if got := sigs(l); got != 2 {
+		t.Fatalf("after a restart the checkpoint has %d verified signatures, want the log's and the witness's", got)
+	}
+	tile, err := l.ReadTile("checkpoint")
+	if err != nil || !bytes.Equal(tile, l.Checkpoint()) {
+		t.Errorf("the served checkpoint is not the cosigned one: %v", err)
+	}
+	if _, _, err := l.Append(record(2)); err != nil {
+		t.Fatal(err)
+	}
+	if got := sigs(l); got != 1 {
+		t.Errorf("after growing, the checkpoint has %d signatures, want only the log's", got)
+	}
+	l = reopen()
+	if got := sigs(l); got != 1 {
+		t.Errorf("after growing and a restart, the checkpoint has %d signatures, want only the log's", got)
 	}
 }
