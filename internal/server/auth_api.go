@@ -241,6 +241,17 @@ func (s *Server) deletePasskey(w http.ResponseWriter, r *http.Request, p *identi
 	if pk.UserID != p.User.ID && !p.IsAdmin() {
 		return problem.NotFound("no such passkey")
 	}
+	// Removing one's own last passkey would lock one out of the web app; an
+	// admin may still remove a user's lost one.
+	if pk.UserID == p.User.ID {
+		mine, err := s.st.ListPasskeys(r.Context(), p.User.ID)
+		if err != nil {
+			return err
+		}
+		if len(mine) == 1 {
+			return problem.Conflict("this is your only passkey: add another before removing it")
+		}
+	}
 	if err := s.st.DeletePasskey(r.Context(), id); err != nil {
 		return err
 	}

@@ -308,6 +308,19 @@ func TestPasskeyRegisterAndLogin(t *testing.T) {
 	// The name of someone else does not let alice's passkey in.
 	st, out, _ = h.login(k, "root", "")
 	h.wantProblem(st, out, 401, "passkey-failed")
+
+	// Alice cannot remove her only passkey; with a second one she can, and
+	// an admin can remove a user's last one.
+	var ids struct {
+		Passkeys []struct{ ID string } `json:"passkeys"`
+	}
+	h.mustJSON("GET", "/api/v1/passkeys", h.userKey, nil, 200, &ids)
+	st, out = h.do("DELETE", "/api/v1/passkeys/"+ids.Passkeys[0].ID, h.userKey, nil)
+	h.wantProblem(st, out, 409, "conflict")
+	h.registerPasskey(h.userKey)
+	h.mustJSON("DELETE", "/api/v1/passkeys/"+ids.Passkeys[0].ID, h.userKey, nil, 204, nil)
+	h.mustJSON("GET", "/api/v1/passkeys", h.userKey, nil, 200, &ids)
+	h.mustJSON("DELETE", "/api/v1/passkeys/"+ids.Passkeys[0].ID, h.adminKey, nil, 204, nil)
 }
 
 // TestPasskeyRefused: wrong origin, wrong relying party, a replayed answer,

@@ -153,9 +153,9 @@ function Passkeys() {
           {list.data.passkeys.map((p) => (
             <li key={p.id}>
               {p.name} · added {when(p.created_at)} · last used {when(p.last_used_at)}{" "}
-              <Button kind="danger" onClick={() => remove.run(p.id)} label={`Remove passkey ${p.name}`}>
+              <Confirm label={`Remove passkey ${p.name}`} confirmLabel={`Remove ${p.name}`} busy={remove.busy} onConfirm={() => remove.run(p.id)}>
                 Remove
-              </Button>
+              </Confirm>
             </li>
           ))}
         </ul>
@@ -253,9 +253,9 @@ function APIKeys() {
               ) : (
                 <>
                   {" "}
-                  <Button kind="danger" onClick={() => revoke.run(k.id)} label={`Revoke API key ${k.name}`}>
+                  <Confirm label={`Revoke API key ${k.name}`} confirmLabel={`Revoke ${k.name}: it stops working at once`} busy={revoke.busy} onConfirm={() => revoke.run(k.id)}>
                     Revoke
-                  </Button>
+                  </Confirm>
                 </>
               )}
             </li>
