@@ -284,6 +284,22 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     assert.ok(!(await user.getByText("answering…").count()));
     await user.reload();
     await user.getByRole("link", { name: "(empty)" }).waitFor();
+
+    // Opening another conversation while an answer streams stops it, and
+    // nothing of it shows in the conversation opened.
+    await user.getByRole("link", { name: "New chat" }).click();
+    await user.getByLabel("Message").fill("And another thing");
+    await user.getByRole("button", { name: "Send" }).click();
+    await user.waitForFunction((el) => el && el.textContent.length > 0, await user.getByTestId("msg-assistant").last().locator(".md").elementHandle());
+    await user.getByRole("link", { name: "Hello there" }).click();
+    await user.getByTestId("msg-user").filter({ hasText: "Hello there" }).waitFor();
+    assert.equal(await user.getByTestId("msg-user").count(), 1);
+    assert.equal(await user.getByText("answering…").count(), 0);
+    assert.equal(await user.getByTestId("messages").getAttribute("aria-busy"), "false");
+    await user.waitForTimeout(300); // a late chunk of the stopped answer must not land here
+    assert.equal(await user.getByTestId("msg-assistant").count(), 1);
+    assert.equal(await user.getByRole("button", { name: "Send" }).count(), 1);
+
     await user.getByLabel("Model").selectOption("tiny");
     await user.getByRole("button", { name: "Settings" }).click();
     await user.getByLabel("Max answer tokens").fill("24");

@@ -115,7 +115,26 @@ export function Chat({ session, conversation }: { session: Session; conversation
   const chatModels = (models.data?.models || []).filter((m) => m.served !== false);
   const picked = chatModels.find((m) => m.id === model) || chatModels[0];
 
-  useEffect(() => setCurrent(conversation), [conversation]);
+  // turn numbers each exchange this page sends; an exchange whose number is
+  // no longer current (the user opened another conversation meanwhile)
+  // changes nothing on the page. created is the conversation an exchange
+  // has just made, whose history is the page's own.
+  const turn = useRef(0);
+  const created = useRef<string | undefined>(undefined);
+
+  // switchTo shows conversation c (undefined: a new chat), leaving any
+  // answer still streaming: it is stopped, and not stored.
+  const switchTo = (c: string | undefined) => {
+    turn.current++;
+    abort.current?.abort();
+    abort.current = null;
+    setStreaming(false);
+    created.current = undefined;
+    setCurrent(c);
+  };
+  useEffect(() => {
+    if (conversation !== current) switchTo(conversation);
+  }, [conversation]);
 
   // Open the chosen conversation's history.
   useEffect(() => {
@@ -125,7 +144,7 @@ export function Chat({ session, conversation }: { session: Session; conversation
       setSystem(localStorage.getItem("silo-system:new") || "");
       return;
     }
-    if (streaming) return;
+    if (created.current === current) return;
     setSystem(localStorage.getItem(systemKey(current)) || "");
     let live = true;
     openHistory(session, current).then(
@@ -181,18 +200,22 @@ export function Chat({ session, conversation }: { session: Session; conversation
       return;
     }
     setSendError(null);
+    const mine = ++turn.current;
     let conv = current;
     if (!conv) {
       conv = (await post<Conversation>("/conversations")).id;
+      if (turn.current !== mine) return;
       if (system) localStorage.setItem(systemKey(conv), system);
       localStorage.removeItem("silo-system:new");
+      created.current = conv;
       setCurrent(conv);
       window.history.replaceState(null, "", `#/chat/${conv}`);
       convs.reload();
     }
     const msgs = [...(system ? [{ role: "system", content: system }] : []), ...turns.filter((m) => !m.locked && !m.stopped).map((m) => ({ role: m.role, content: m.content }))];
     const answer: Shown = { role: "assistant", content: "", model: picked.id, streaming: true };
-    setMessages([...turns, answer]);
+    const show = (a: Shown) => turn.current === mine && setMessages([...turns, { ...a }]);
+    show(answer);
     setStreaming(true);
     const ctrl = new AbortController();
     abort.current = ctrl;
@@ -218,20 +241,22 @@ export function Chat({ session, conversation }: { session: Session; conversation
         const delta = chunk.choices?.[0]?.delta?.content;
         if (delta) {
           answer.content += delta;
-          setMessages([...turns, { ...answer }]);
+          show(answer);
         }
       });
       answer.streaming = false;
-      setMessages([...turns, { ...answer }]);
+      show(answer);
       if (!titles[conv]) setTitles((x) => ({ ...x, [conv]: turns.find((m) => m.role === "user")?.content.slice(0, 60) || "" }));
     } catch (e) {
       answer.streaming = false;
       if (ctrl.signal.aborted) answer.stopped = true;
-      else setSendError(e);
-      setMessages([...turns, { ...answer }]);
+      else if (turn.current === mine) setSendError(e);
+      show(answer);
     } finally {
-      setStreaming(false);
-      abort.current = null;
+      if (turn.current === mine) {
+        setStreaming(false);
+        abort.current = null;
+      }
     }
   };
 
@@ -264,7 +289,7 @@ export function Chat({ session, conversation }: { session: Session; conversation
   return (
     <div class="chat">
       <aside class="conversations" aria-label="Conversations">
-        <a class="btn primary" href="#/chat" onClick={() => setCurrent(undefined)}>
+        <a class="btn primary" href="#/chat" onClick={() => switchTo(undefined)}>
           New chat
         </a>
         <ErrorBox error={convs.error} />
