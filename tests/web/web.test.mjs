@@ -442,9 +442,29 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
 
     await adminTab(admin, "API keys");
     await admin.getByLabel("For", { exact: true }).selectOption({ label: "alice" });
-    await admin.getByLabel("Key name").fill("alice-cli");
+    await admin.getByLabel("Key name").fill("alice-recovery");
     await admin.getByRole("button", { name: "Create key" }).click();
-    assert.match(await admin.getByTestId("api-key-secret").textContent(), /sk-silo-/);
+    const recoveryKey = (await admin.getByTestId("api-key-secret").textContent()).trim();
+    assert.match(recoveryKey, /^sk-silo-/);
+
+    // Alice lost her passkeys: on a new device, the key adds one, signs her
+    // in, and is revoked.
+    const phoneCtx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const phone = await phoneCtx.newPage();
+    watch(phone, log);
+    pages.phone = phone;
+    await authenticator(phoneCtx, phone, true);
+    await phone.goto(`${url}/`);
+    await phone.getByRole("link", { name: "Recover with an API key" }).click();
+    await phone.getByLabel("API key").fill(recoveryKey);
+    await phone.getByRole("button", { name: "Add a passkey and sign in" }).click();
+    await phone.getByRole("button", { name: "Sign out", exact: true }).waitFor();
+    assert.equal(await phone.locator(".who").textContent(), "alice");
+    const keys = await phone.evaluate(async () => (await (await fetch("/api/v1/keys")).json()).keys);
+    assert.ok(keys.some((k) => k.name === "alice-recovery" && k.revoked), "the recovery key is still live");
+    await shot(phone, "15-recovered");
+    await phoneCtx.close();
+    delete pages.phone;
 
     await adminTab(admin, "Users");
     await admin.getByRole("button", { name: "Make alice an admin" }).click();

@@ -7,7 +7,7 @@ import { Account } from "./account";
 import { Admin } from "./admin/admin";
 import { Chat } from "./chat";
 import { resume, signOut, type Session } from "./session";
-import { Bootstrap, EnrollTOTP, Invite, SignIn } from "./signin";
+import { Bootstrap, EnrollTOTP, Invite, Recover, SignIn } from "./signin";
 import { ErrorBox, Loading } from "./ui";
 
 function useHash(): string[] {
@@ -87,7 +87,15 @@ export function App() {
           </a>
           {themeSwitch}
         </header>
-        {route[0] === "bootstrap" ? <Bootstrap onSession={onSession} /> : route[0] === "invite" && route[1] ? <Invite token={route[1]} onSession={onSession} /> : <SignIn onSession={onSession} />}
+        {route[0] === "bootstrap" ? (
+          <Bootstrap onSession={onSession} />
+        ) : route[0] === "recover" ? (
+          <Recover onSession={onSession} />
+        ) : route[0] === "invite" && route[1] ? (
+          <Invite token={route[1]} onSession={onSession} />
+        ) : (
+          <SignIn onSession={onSession} />
+        )}
       </>
     );
   }

@@ -3,7 +3,7 @@
 // and TOTP enrollment for a session the policy restricts until then.
 
 import { useState } from "preact/hooks";
-import { ApiError, post, useBearer, type SignedIn } from "./api";
+import { ApiError, del, get, post, useBearer, type SignedIn } from "./api";
 import { afterSignIn, signIn, type Session } from "./session";
 import { Button, ErrorBox, useAction } from "./ui";
 import * as webauthn from "./webauthn";
@@ -53,7 +53,8 @@ export function SignIn({ onSession }: { onSession: Done }) {
       </form>
       <ErrorBox error={act.error} />
       <p class="muted">
-        First start? <a href="#/bootstrap">Create the first admin</a> with the token silo printed. Invited? Open the link you were sent.
+        First start? <a href="#/bootstrap">Create the first admin</a> with the token silo printed. Invited? Open the link you were sent. Lost your passkey?{" "}
+        <a href="#/recover">Recover with an API key</a> an admin made for you.
       </p>
     </main>
   );
@@ -117,6 +118,71 @@ export function Bootstrap({ onSession }: { onSession: Done }) {
         <input id="bs-email" type="email" value={email} onInput={(e) => setEmail(e.currentTarget.value)} autocomplete="email" />
         <Button type="submit" kind="primary" busy={act.busy}>
           Create admin and passkey
+        </Button>
+      </form>
+      <ErrorBox error={act.error} />
+    </main>
+  );
+}
+
+// Recover adds a passkey to an account whose passkeys are lost, with an API
+// key an admin made for the user (Admin › API keys): the key stands in to
+// register the passkey, then the page signs in with it and revokes the key.
+export function Recover({ onSession }: { onSession: Done }) {
+  const [key, setKey] = useState("");
+  const [done, setDone] = useState<Session | null>(null);
+  const act = useAction(async () => {
+    const secret = key.trim();
+    useBearer(secret);
+    let name: string;
+    try {
+      name = (await get<{ name: string }>("/me")).name;
+      const options = await post("/passkeys/register/begin");
+      const { credential } = await webauthn.create(options.options);
+      await post("/passkeys/register/finish", { name: "Recovered", credential });
+    } finally {
+      useBearer("");
+    }
+    const session = await signIn(name, "");
+    // The key did its job: revoke it (only if exactly one key matches).
+    const { keys } = await get<{ keys: { id: string; prefix: string; revoked: boolean }[] }>("/keys");
+    const used = keys.filter((k) => !k.revoked && secret.startsWith(k.prefix));
+    setKey("");
+    if (used.length === 1) {
+      await del(`/keys/${used[0].id}`);
+      onSession(session);
+      return;
+    }
+    setDone(session);
+  });
+  if (done) {
+    return (
+      <main class="narrow">
+        <h1>Signed in</h1>
+        <p role="status">Your new passkey works. The API key you used could not be told apart from your others: revoke it under Account › API keys.</p>
+        <Button kind="primary" onClick={() => onSession(done)}>
+          Continue
+        </Button>
+      </main>
+    );
+  }
+  return (
+    <main class="narrow">
+      <h1>Recover your account</h1>
+      <p>
+        Ask an admin for a new API key of your account (Admin › API keys). It lets this browser add a passkey to your account; the key is revoked once you are
+        signed in.
+      </p>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          act.run();
+        }}
+      >
+        <label for="recover-key">API key</label>
+        <input id="recover-key" required value={key} onInput={(e) => setKey(e.currentTarget.value)} autocomplete="off" spellcheck={false} />
+        <Button type="submit" kind="primary" busy={act.busy}>
+          Add a passkey and sign in
         </Button>
       </form>
       <ErrorBox error={act.error} />
