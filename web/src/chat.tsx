@@ -246,7 +246,8 @@ export function Chat({ session, conversation }: { session: Session; conversation
       });
       answer.streaming = false;
       show(answer);
-      if (!titles[conv]) setTitles((x) => ({ ...x, [conv]: turns.find((m) => m.role === "user")?.content.slice(0, 60) || "" }));
+      const first = turns.find((m) => m.role === "user")?.content.slice(0, 60);
+      if (first) setTitles((x) => (x[conv] && x[conv] !== "(empty)" ? x : { ...x, [conv]: first }));
     } catch (e) {
       answer.streaming = false;
       if (ctrl.signal.aborted) answer.stopped = true;
