@@ -1,4 +1,5 @@
 // Package server wires silo's HTTP surface: the OpenAI-compatible /v1, the
+// Ollama-compatible subset under /api/ (internal/ollama), the
 // spec-validated admin API /api/v1 with its docs, health, metrics and the
 // web root, behind authentication, body limits and security headers.
 //
@@ -30,6 +31,7 @@ import (
 	"github.com/silo-ai/silo/internal/identity"
 	"github.com/silo-ai/silo/internal/metering"
 	"github.com/silo-ai/silo/internal/models"
+	"github.com/silo-ai/silo/internal/ollama"
 	"github.com/silo-ai/silo/internal/openai"
 	"github.com/silo-ai/silo/internal/problem"
 	"github.com/silo-ai/silo/internal/seal"
@@ -134,6 +136,8 @@ func (s *Server) Audit() *audit.Log { return s.audit }
 func (s *Server) routes() {
 	oa := &openai.Handler{Engine: s.eng, Meter: s.meter, Tokens: s.metrics, Log: s.log}
 	oa.Register(s.mux)
+	ol := &ollama.Handler{Engine: s.eng, Meter: s.meter, Tokens: s.metrics, Log: s.log, Version: s.opts.Version}
+	ol.Register(s.mux, s.notFound)
 	s.sealedRoutes(oa)
 	s.apiRoutes()
 	s.authRoutes()
@@ -150,9 +154,11 @@ func (s *Server) routes() {
 	app := appHandler()
 	s.mux.Handle("GET /{$}", app)
 	s.mux.Handle("GET /assets/", app)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, r, problem.NotFound(fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)))
-	})
+	s.mux.HandleFunc("/", s.notFound)
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	problem.Write(w, r, problem.NotFound(fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)))
 }
 
 // publicRoutes need no authentication (exact method+path).
@@ -226,13 +232,17 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 }
 
 // writeErr answers in the dialect of the route: OpenAI objects on /v1,
-// problem+json elsewhere.
+// Ollama's {"error"} under /api/ but not /api/v1, problem+json elsewhere.
 func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	if problem.Classify(err).Internal {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if strings.HasPrefix(r.URL.Path, "/v1/") {
 		problem.WriteOpenAI(w, err)
+		return
+	}
+	if ollama.Handles(r.URL.Path) {
+		ollama.WriteError(w, err)
 		return
 	}
 	problem.Write(w, r, err)
