@@ -773,7 +773,11 @@ func TestPasskeyDeleteAndTOTPReset(t *testing.T) {
 		t.Errorf("after the TOTP reset: %d %s", st, out)
 	}
 
-	h.mustJSON("DELETE", "/api/v1/passkeys/"+id, h.userKey, nil, 204, nil)
+	// Alice's only passkey: she cannot remove it, an admin can (a lost one),
+	// and it signs in no more.
+	st, out = h.do("DELETE", "/api/v1/passkeys/"+id, h.userKey, nil)
+	h.wantProblem(st, out, 409, "conflict")
+	h.mustJSON("DELETE", "/api/v1/passkeys/"+id, h.adminKey, nil, 204, nil)
 	st, out, _ = h.login(k, "", "")
 	h.wantProblem(st, out, 401, "passkey-failed")
 }
