@@ -335,6 +335,8 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
   await step("export the device key and open the history with it in another browser", async () => {
     await user.goto(`${url}/#/account`);
     assert.deepEqual(await unlabeled(user), []);
+    // The user sees who else can open their chats: the admin key, by fingerprint.
+    await user.getByTestId("readers").getByText(/^SHA256:/).first().waitFor();
     const [download] = await Promise.all([user.waitForEvent("download"), user.getByRole("button", { name: "Export key" }).click()]);
     const exported = readFileSync(await download.path(), "utf8");
     assert.match(exported, /^AGE-SECRET-KEY-PQ-1[0-9A-Z]+$/m);

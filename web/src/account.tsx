@@ -3,7 +3,7 @@
 // API keys.
 
 import { useState } from "preact/hooks";
-import { del, get, post, type SealKey } from "./api";
+import { ApiError, del, get, post, type SealKey } from "./api";
 import * as devicekey from "./devicekey";
 import { SealKeyTable } from "./sealkeys";
 import { adopt, keyState, type Session } from "./session";
@@ -19,6 +19,7 @@ export function Account({ session, onChange }: { session: Session; onChange: (s:
         Signed in as <strong>{session.user.name}</strong> ({session.user.role}).
       </p>
       <DeviceKeySection session={session} onChange={onChange} />
+      <Readers />
       <Passkeys />
       <Sessions />
       <EnrollTOTP onDone={() => undefined} title="Two-factor sign-in (TOTP)" />
@@ -127,6 +128,41 @@ function DeviceKeySection({ session, onChange }: { session: Session; onChange: (
         <Loading />
       )}
       <ErrorBox error={devices.error || revoke.error} />
+    </section>
+  );
+}
+
+// Readers lists the keys besides the user's own that every new message is
+// sealed to: the organisation's admin key and the live backup keys.
+function Readers() {
+  const keys = useLoad(async () => {
+    const admin = await get<SealKey>("/keys/admin").catch((e) => {
+      if (e instanceof ApiError && e.status === 404) return null;
+      throw e;
+    });
+    const { keys: backups } = await get<{ keys: SealKey[] }>("/keys/backup");
+    return { admin, backups: backups.filter((k) => !k.revoked) };
+  });
+  return (
+    <section aria-labelledby="readers">
+      <h2 id="readers">Who else can open your chats</h2>
+      <p>Besides your device keys, every message is sealed to these keys, held offline by your organisation (the server holds none of them):</p>
+      {keys.data ? (
+        <ul data-testid="readers">
+          <li>
+            Admin key:{" "}
+            {keys.data.admin ? <code class="wrap">{keys.data.admin.fingerprint}</code> : <span class="muted">not set (no chat can be stored yet)</span>}
+          </li>
+          {keys.data.backups.map((k) => (
+            <li key={k.id}>
+              Backup key {k.name}: <code class="wrap">{k.fingerprint}</code>
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <Loading />
+      )}
+      <ErrorBox error={keys.error} />
     </section>
   );
 }
