@@ -66,6 +66,16 @@ async function authenticator(context, page, prf) {
   return { cdp, authenticatorId };
 }
 
+// exchange clicks button and waits until the chat request it starts has
+// been answered in full and the page has shown it (a button present before
+// the click is no sign of the new answer).
+async function exchange(page, button) {
+  const answered = page.waitForResponse((r) => r.url().endsWith("/v1/chat/completions"), { timeout: 120_000 });
+  await button.click();
+  await (await answered).finished();
+  await page.waitForFunction(() => document.querySelector('[data-testid="messages"]')?.getAttribute("aria-busy") === "false");
+}
+
 // totp is the RFC 6238 code (SHA-1, 6 digits, 30 s) of a base32 secret at
 // time t (ms).
 function totp(secret, t) {
@@ -239,8 +249,8 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await user.getByLabel("Max answer tokens").fill("24");
     await user.getByLabel("Message").fill("Hello there");
     await observeAnswers(user);
-    await user.getByRole("button", { name: "Send" }).click();
-    await user.getByRole("button", { name: "Regenerate" }).waitFor({ timeout: 120_000 });
+    await exchange(user, user.getByRole("button", { name: "Send" }));
+    await user.getByRole("button", { name: "Regenerate" }).waitFor();
     answerText = (await user.getByTestId("msg-assistant").last().locator(".md").textContent()).trim();
     assert.ok(answerText.length > 0, "empty answer");
     const lengths = [...new Set(await user.evaluate(() => window.__answerLengths))].filter((n) => n > 0);
@@ -260,8 +270,8 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
   });
 
   await step("regenerate the answer; the history keeps the latest", async () => {
-    await user.getByRole("button", { name: "Regenerate" }).click();
-    await user.getByRole("button", { name: "Regenerate" }).waitFor({ timeout: 120_000 });
+    await exchange(user, user.getByRole("button", { name: "Regenerate" }));
+    await user.getByRole("button", { name: "Regenerate" }).waitFor();
     const again = (await user.getByTestId("msg-assistant").last().locator(".md").textContent()).trim();
     await user.reload();
     await user.getByText("regenerated (1 earlier)").waitFor();
@@ -309,7 +319,7 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await user.getByRole("link", { name: "New chat" }).click();
     await user.getByLabel("Model").selectOption("echo"); // the upstream double repeats the prompt
     await user.getByLabel("Message").fill('**bold** `x := 1` <img src=x onerror="window.__xss=1"> <script>window.__xss=2</script> [click](javascript:window.__xss=3) [site](https://example.com)');
-    await user.getByRole("button", { name: "Send" }).click();
+    await exchange(user, user.getByRole("button", { name: "Send" }));
     await user.getByRole("button", { name: "Regenerate" }).waitFor();
     const md = user.getByTestId("msg-assistant").last().locator(".md");
     assert.equal(await md.locator("strong").textContent(), "bold");
@@ -393,7 +403,7 @@ test("web app end to end", { timeout: 300_000 }, async (t) => {
     await user.getByRole("link", { name: "Hello there" }).click();
     await user.getByTestId("msg-assistant").first().locator(".md").waitFor();
     await user.getByLabel("Message").fill("Second question");
-    await user.getByRole("button", { name: "Send" }).click();
+    await exchange(user, user.getByRole("button", { name: "Send" }));
     await user.getByRole("button", { name: "Regenerate" }).waitFor();
     await user.reload();
     await user.getByTestId("locked").first().waitFor();
