@@ -122,6 +122,21 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 	if err != nil {
 		return err
 	}
+	// With port 0 the port is known only once listening, and the passkeys'
+	// default origin names it: listen first.
+	var ln net.Listener
+	if _, port, _ := net.SplitHostPort(cfg.Addr); port == "0" {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		}
+		defer ln.Close() // a no-op once served
+		_, bound, _ := net.SplitHostPort(ln.Addr().String())
+		for i, o := range cfg.WebOrigins {
+			if rest, ok := strings.CutSuffix(o, ":0"); ok {
+				cfg.WebOrigins[i] = rest + ":" + bound
+			}
+		}
+	}
 	srv, err := server.New(server.Options{
 		Store: st, Engine: sched, Log: log, Registry: reg, TransitKey: transit,
 		Passkeys:     identity.PasskeyConfig{RPID: cfg.WebDomain, RPName: "silo", Origins: cfg.WebOrigins},
@@ -136,7 +151,7 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 		return err
 	}
 	lo := server.ListenOptions{
-		Addr: cfg.Addr, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
+		Addr: cfg.Addr, Listener: ln, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
 		IdleTimeout: cfg.IdleTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	}
 	if !cfg.PlainHTTP {

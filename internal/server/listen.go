@@ -20,15 +20,21 @@ type ListenOptions struct {
 	ShutdownTimeout time.Duration // how long in-flight streams may drain
 	// Ready is called with the URL once the listener is open.
 	Ready func(url string)
+	// Listener, when set, is served instead of listening on Addr (the
+	// caller opened it early, e.g. to learn the port of ":0").
+	Listener net.Listener
 }
 
 // Serve listens and serves until ctx is done, then shuts down gracefully:
 // no new connections, in-flight requests (streams included) drain for up to
 // ShutdownTimeout, then the rest are closed.
 func Serve(ctx context.Context, h http.Handler, o ListenOptions) error {
-	ln, err := net.Listen("tcp", o.Addr)
-	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", o.Addr, err)
+	ln := o.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", o.Addr); err != nil {
+			return fmt.Errorf("server: listen on %s: %w", o.Addr, err)
+		}
 	}
 	scheme := "http"
 	if o.TLS != nil {
