@@ -157,6 +157,14 @@ func checkAuthError(t *testing.T, op string, err error) {
 // node, against silo serve in front of the double.
 func TestNodeSDK(t *testing.T) {
 	t.Parallel()
+	runNodeScript(t, "sdk.mjs", "openai")
+}
+
+// runNodeScript runs script of tests/js (which needs npm package pkg)
+// under node against silo serve in front of the double; the script
+// reports "N passed, 0 failed".
+func runNodeScript(t *testing.T, script, pkg string) {
+	t.Helper()
 	dir, err := filepath.Abs(filepath.Join("..", "..", "tests", "js"))
 	if err != nil {
 		t.Fatal(err)
@@ -165,13 +173,13 @@ func TestNodeSDK(t *testing.T) {
 	if err != nil {
 		skipOrFail(t, "node is not installed")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg, "package.json")); err != nil {
 		skipOrFail(t, "tests/js/node_modules is missing: run `npm ci` in tests/js")
 	}
 	f := start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "sdk.mjs")
+	cmd := exec.CommandContext(ctx, node, script)
 	cmd.Dir = dir
 	cmd.Env = append(f.srv.Environ(),
 		"SILO_URL="+f.srv.URL,
@@ -180,12 +188,12 @@ func TestNodeSDK(t *testing.T) {
 		"NODE_EXTRA_CA_CERTS="+f.srv.CAFile(),
 	)
 	out, err := cmd.CombinedOutput()
-	t.Logf("node sdk.mjs:\n%s", out)
+	t.Logf("node %s:\n%s", script, out)
 	if err != nil {
-		t.Fatalf("node sdk.mjs: %v", err)
+		t.Fatalf("node %s: %v", script, err)
 	}
 	if !strings.Contains(string(out), " passed, 0 failed") {
-		t.Fatal("node sdk.mjs did not report its checks")
+		t.Fatalf("node %s did not report its checks", script)
 	}
 }
 

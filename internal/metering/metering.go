@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -123,4 +124,42 @@ func (m *Meter) Record(ctx context.Context, userID uuid.UUID, keyID *uuid.UUID, 
 		return fmt.Errorf("metering: record: %w", err)
 	}
 	return nil
+}
+
+// TokenCounter is told how many tokens went in and out (for /metrics).
+type TokenCounter interface {
+	AddTokens(model string, prompt, completion int)
+}
+
+// Cap admits a generation of userID (Admit) and returns maxTokens capped to
+// what today's quota leaves; 0 (the engine's default) is capped too when
+// the quota needs it.
+func (m *Meter) Cap(ctx context.Context, userID uuid.UUID, maxTokens int) (int, error) {
+	adm, err := m.Admit(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	if adm.MaxTokens > 0 && (maxTokens == 0 || maxTokens > adm.MaxTokens) {
+		maxTokens = adm.MaxTokens
+	}
+	return maxTokens, nil
+}
+
+// RecordDetached records a finished (or abandoned) generation on a context
+// detached from ctx's cancellation, so a client that left is still charged
+// for what was computed. A failure is logged, not returned (the answer is
+// already sent); tokens, if set, is told the counts. Nothing is recorded
+// for a generation that used no tokens.
+func (m *Meter) RecordDetached(ctx context.Context, log *slog.Logger, tokens TokenCounter, userID uuid.UUID, keyID *uuid.UUID, model string, prompt, completion int) {
+	if prompt == 0 && completion == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := m.Record(ctx, userID, keyID, model, prompt, completion); err != nil {
+		log.ErrorContext(ctx, "recording usage failed", "err", err)
+	}
+	if tokens != nil {
+		tokens.AddTokens(model, prompt, completion)
+	}
 }

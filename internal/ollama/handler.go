@@ -39,7 +39,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/silo-ai/silo/internal/engine"
 	"github.com/silo-ai/silo/internal/identity"
@@ -52,9 +51,7 @@ import (
 const DefaultVersion = "0.0.0"
 
 // TokenCounter is told how many tokens went in and out (for /metrics).
-type TokenCounter interface {
-	AddTokens(model string, prompt, completion int)
-}
+type TokenCounter = metering.TokenCounter
 
 // Handler serves the Ollama API subset.
 type Handler struct {
@@ -222,31 +219,18 @@ func (h *Handler) admit(ctx context.Context, req *engine.Request) (*identity.Pri
 	if p == nil {
 		return nil, identity.ErrUnauthenticated
 	}
-	adm, err := h.Meter.Admit(ctx, p.User.ID)
+	n, err := h.Meter.Cap(ctx, p.User.ID, req.MaxTokens)
 	if err != nil {
 		return nil, err
 	}
-	if adm.MaxTokens > 0 && (req.MaxTokens == 0 || req.MaxTokens > adm.MaxTokens) {
-		req.MaxTokens = adm.MaxTokens
-	}
+	req.MaxTokens = n
 	return p, nil
 }
 
-// record meters a finished (or abandoned) generation on a context detached
-// from the request's cancellation, so a client that leaves is still
-// charged for what was computed.
+// record meters a finished (or abandoned) generation (see
+// metering.Meter.RecordDetached).
 func (h *Handler) record(ctx context.Context, p *identity.Principal, model string, u engine.Usage) {
-	if u.PromptTokens == 0 && u.CompletionTokens == 0 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := h.Meter.Record(ctx, p.User.ID, p.KeyID, model, u.PromptTokens, u.CompletionTokens); err != nil {
-		h.Log.ErrorContext(ctx, "recording usage failed", "err", err)
-	}
-	if h.Tokens != nil {
-		h.Tokens.AddTokens(model, u.PromptTokens, u.CompletionTokens)
-	}
+	h.Meter.RecordDetached(ctx, h.Log, h.Tokens, p.User.ID, p.KeyID, model, u.PromptTokens, u.CompletionTokens)
 }
 
 func (h *Handler) version(w http.ResponseWriter, r *http.Request) {
