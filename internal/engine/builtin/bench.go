@@ -31,7 +31,7 @@ type BenchOptions struct {
 
 // BenchResult holds the figures of one Bench run. Bandwidth is that of a
 // large memory copy on all threads, counting bytes read and written (the
-// best of measurements before and after the model runs); the
+// mean of probes taken between the decode figure's rounds); the
 // roofline is that bandwidth divided by the bytes a decode step reads
 // (every weight matrix once, plus the KV cache), the most tokens per second
 // memory allows.
@@ -130,14 +130,6 @@ func Bench(ctx context.Context, path string, o BenchOptions) (*BenchResult, erro
 		tokens[i] = (i*7919 + 13) % c.Vocab
 	}
 
-	// Bandwidth, before the model runs and again after (below), best of
-	// both: on a shared machine it varies from second to second, and the
-	// best figure keeps the ratios from flattering the model.
-	bw0, rbw0, err := bandwidth(ctx, o.CopyBytes)
-	if err != nil {
-		return nil, fmt.Errorf("builtin: bench: %w", err)
-	}
-
 	// Warm up: one step reads every weight once (page faults, caches).
 	seq := lm.NewSequence(o.CacheType, 0)
 	if _, err := runner.Forward(ctx, []llama.Token{{Seq: seq, ID: tokens[0], Logits: true}}); err != nil {
@@ -158,18 +150,40 @@ func Bench(ctx context.Context, path string, o BenchOptions) (*BenchResult, erro
 		r.PrefillTPS = max(r.PrefillTPS, float64(o.PrefillTokens)/time.Since(start).Seconds())
 	}
 
-	// Decode from an empty context, greedy, as llama-bench's tg test.
+	// Decode from an empty context, greedy, as llama-bench's tg test, in
+	// rounds, with the memory bandwidth probed before the first round and
+	// after each: on a shared machine bandwidth moves from second to
+	// second, and probes spread through the decode see the same moments
+	// as the decode does.
+	p, err := newProbe(o.CopyBytes)
+	if err != nil {
+		return nil, fmt.Errorf("builtin: bench: %w", err)
+	}
+	if err := p.run(ctx); err != nil {
+		return nil, fmt.Errorf("builtin: bench: %w", err)
+	}
 	seq = lm.NewSequence(o.CacheType, 0)
 	tok := tokens[0]
-	start := time.Now()
-	for range o.DecodeTokens {
-		out, err := runner.Forward(ctx, []llama.Token{{Seq: seq, ID: tok, Logits: true}})
-		if err != nil {
+	rounds := min(8, o.DecodeTokens)
+	var decodeTime time.Duration
+	for i := range rounds {
+		n := o.DecodeTokens/rounds + btoi(i < o.DecodeTokens%rounds)
+		start := time.Now()
+		for range n {
+			out, err := runner.Forward(ctx, []llama.Token{{Seq: seq, ID: tok, Logits: true}})
+			if err != nil {
+				return nil, fmt.Errorf("builtin: bench: %w", err)
+			}
+			tok = argmax(out.Logits[0])
+		}
+		decodeTime += time.Since(start)
+		if err := p.run(ctx); err != nil {
 			return nil, fmt.Errorf("builtin: bench: %w", err)
 		}
-		tok = argmax(out.Logits[0])
 	}
-	r.DecodeTPS = float64(o.DecodeTokens) / time.Since(start).Seconds()
+	r.DecodeTPS = float64(o.DecodeTokens) / decodeTime.Seconds()
+	r.BandwidthBPS, r.ReadBandwidthBPS = p.means()
+	p.free()
 	r.KVCacheBytes = int64(seq.Bytes())
 	r.ResidentBytes = residentBytes()
 
@@ -199,16 +213,9 @@ func Bench(ctx context.Context, path string, o BenchOptions) (*BenchResult, erro
 	kvPerPos := int64(seq.Bytes()) / int64(max(1, seq.Cap()))
 	r.BytesPerToken = lm.WeightBytes() + kvPerPos*int64(o.DecodeTokens/2)
 
-	bw, rbw, err := bandwidth(ctx, o.CopyBytes)
-	if err != nil {
-		return nil, fmt.Errorf("builtin: bench: %w", err)
-	}
-	bw, rbw = max(bw, bw0), max(rbw, rbw0)
-	r.BandwidthBPS = bw
-	r.RooflineTPS = bw / float64(r.BytesPerToken)
+	r.RooflineTPS = r.BandwidthBPS / float64(r.BytesPerToken)
 	r.RooflineRatio = r.DecodeTPS / r.RooflineTPS
-	r.ReadBandwidthBPS = rbw
-	r.ReadRooflineTPS = rbw / float64(r.BytesPerToken)
+	r.ReadRooflineTPS = r.ReadBandwidthBPS / float64(r.BytesPerToken)
 	r.ReadRooflineRatio = r.DecodeTPS / r.ReadRooflineTPS
 	return r, nil
 }
@@ -223,53 +230,81 @@ func argmax(x []float32) int {
 	return bi
 }
 
-// bandwidth measures memory bandwidth with a parallel copy between two
-// buffers of n bytes each, counting bytes read and written, and with a
-// parallel streaming read of one of them, counting bytes read; best of
-// three each.
-func bandwidth(ctx context.Context, n int) (copyBPS, readBPS float64, err error) {
-	src := make([]byte, n)
-	dst := make([]byte, n)
-	defer debug.FreeOSMemory()
+// probe measures memory bandwidth on all threads, once per run: a copy
+// between two buffers of n bytes each, counting bytes read and written,
+// and a streaming read of one of them, counting bytes read.
+type probe struct {
+	src, dst      []byte
+	copies, reads []float64
+	sums          []uint64 // a cache line per worker, so that the reads stay
+}
+
+func newProbe(n int) (*probe, error) {
+	if n < 1<<20 {
+		return nil, fmt.Errorf("bandwidth buffer of %d bytes is too small to measure memory", n)
+	}
+	p := &probe{src: make([]byte, n), dst: make([]byte, n), sums: make([]uint64, 8*runtime.GOMAXPROCS(0))}
 	for i := 0; i < n; i += 4096 {
-		src[i] = byte(i)
-		dst[i] = 1
+		p.src[i] = byte(i >> 12)
+		p.dst[i] = 1
 	}
-	workers := runtime.GOMAXPROCS(0)
+	return p, nil
+}
+
+// run measures one copy and one read.
+func (p *probe) run(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	n := len(p.src)
+	workers := len(p.sums) / 8
 	part := (n/workers + 63) &^ 63
-	sums := make([]uint64, workers*8) // a cache line per worker
 	for _, read := range []bool{false, true} {
-		best := 0.0
-		for range 3 {
-			if err := ctx.Err(); err != nil {
-				return 0, 0, err
+		start := time.Now()
+		var wg sync.WaitGroup
+		for w := range workers {
+			lo, hi := min(n, w*part), min(n, (w+1)*part)
+			if read {
+				wg.Go(func() { p.sums[8*w] += readAll(p.src[lo:hi]) })
+			} else {
+				wg.Go(func() { copy(p.dst[lo:hi], p.src[lo:hi]) })
 			}
-			start := time.Now()
-			var wg sync.WaitGroup
-			for w := range workers {
-				lo, hi := min(n, w*part), min(n, (w+1)*part)
-				if read {
-					wg.Go(func() { sums[8*w] += readAll(src[lo:hi]) })
-				} else {
-					wg.Go(func() { copy(dst[lo:hi], src[lo:hi]) })
-				}
-			}
-			wg.Wait()
-			moved := float64(n)
-			if !read {
-				moved *= 2
-			}
-			best = max(best, moved/time.Since(start).Seconds())
 		}
+		wg.Wait()
+		secs := time.Since(start).Seconds()
 		if read {
-			readBPS = best
+			p.reads = append(p.reads, float64(n)/secs)
 		} else {
-			copyBPS = best
+			p.copies = append(p.copies, 2*float64(n)/secs)
 		}
 	}
-	runtime.KeepAlive(src)
-	runtime.KeepAlive(dst)
-	return copyBPS, readBPS, nil
+	return nil
+}
+
+// means returns the mean copy and read bandwidths over the runs.
+func (p *probe) means() (copyBPS, readBPS float64) {
+	mean := func(x []float64) float64 {
+		s := 0.0
+		for _, v := range x {
+			s += v
+		}
+		return s / float64(max(1, len(x)))
+	}
+	return mean(p.copies), mean(p.reads)
+}
+
+// free returns the buffers' memory to the system, so that resident
+// memory measured afterwards is the model's.
+func (p *probe) free() {
+	p.src, p.dst = nil, nil
+	debug.FreeOSMemory()
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // readAll reads every byte of b (64 bytes an iteration, in four
