@@ -294,6 +294,9 @@ func unpackQ8_0(w *byte, nb int, out *byte)
 func transposeWide8(q *int8, cols, nb int, dst *int8)
 
 //go:noescape
+func transpose16(res *[16][16]float32, out *float32, ostride, nj int)
+
+//go:noescape
 func dotQ4_0x8x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[64]float32, resA, resB *[8]float32, first bool)
 
 //go:noescape
@@ -377,11 +380,18 @@ func wideGroupsVNNI(m *matmul, out []float32, r0, r1, nb, rows int, s *scratch) 
 			}
 		}
 		// The group's results, a run of the chunk's rows per activation
-		// row (read back only now, long after the kernels stored them).
-		for j := range min(16, m.from-16*g) {
-			o := out[(16*g+j)*rows+r0 : (16*g+j)*rows+r1]
+		// row (read back only now, long after the kernels stored them),
+		// sixteen rows at a time by a transpose in registers.
+		nj := min(16, m.from-16*g)
+		_ = out[(16*g+nj-1)*rows+r1-1]
+		i := 0
+		for ; i+16 <= r1-r0; i += 16 {
+			transpose16((*[16][16]float32)(res[i:i+16]), &out[16*g*rows+r0+i], rows*4, nj)
+		}
+		for j := range nj {
+			o := out[(16*g+j)*rows+r0+i : (16*g+j)*rows+r1]
 			for r := range o {
-				o[r] = res[r][j]
+				o[r] = res[i+r][j]
 			}
 		}
 	}
