@@ -48,6 +48,14 @@ type acts struct {
 	// td[(G*nb+b)*16 + j] its scale; rows past n are quants 0, scale 0.
 	// tsum is not filled.
 	wide bool
+
+	// For K-quant weights, wide groups hold the quants as above (a
+	// 256-element block is eight blocks of 32 there), and per pair of
+	// groups G: tdk[(G*nbk+b)*16 + j] is the scale of 256-block b of row
+	// 16G+j (nbk = cols/256), and tys[(G*nb+c)*16 + j] the sum of the
+	// quants of its 32-block c (nb = cols/32).
+	tdk []float32
+	tys []int32
 }
 
 func grow[T any](s []T, n int) []T {
@@ -73,6 +81,14 @@ func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int, wide bool
 	case ggml.Q4_K, ggml.Q5_K, ggml.Q6_K:
 		nb := n * cols / 256
 		a.qs, a.d, a.bs = grow(a.qs, n*cols), grow(a.d, nb), grow(a.bs, nb*16)
+		if groups > 0 && wide {
+			// Whole pairs of groups only (matmul.run).
+			a.groups, a.wide = groups, true
+			wg := groups / 2
+			a.tq = grow(a.tq, wg*16*cols)
+			a.tdk = grow(a.tdk, wg*16*(cols/256))
+			a.tys = grow(a.tys, wg*16*(cols/32))
+		}
 	default:
 		nb := n * cols / 32
 		perRow := cols / 32
@@ -117,6 +133,9 @@ func (a *acts) do(c int, _ *scratch) {
 		perRow := a.cols / 256
 		b0, b1 := i0*perRow, i1*perRow
 		quantQ8KBlocks(x[b0*256:b1*256], a.qs[b0*256:b1*256], a.bs[b0*16:b1*16], a.d[b0:b1])
+		if g := i0 / 8; g < a.groups && a.wide {
+			a.transposeWideK(g)
+		}
 		return
 	}
 	perRow := a.cols / 32
@@ -301,6 +320,40 @@ func (a *acts) transposeWide(g, m int) {
 			src := qs[rb*32 : rb*32+32]
 			for k := 0; k < 8; k++ {
 				binary.LittleEndian.PutUint32(dst[64*k+4*(h+j):], binary.LittleEndian.Uint32(src[4*k:])^0x80808080)
+			}
+		}
+	}
+}
+
+// transposeWideK fills half g%2 of wide group g/2 of tq, tdk and tys
+// (see acts.tdk) from the eight K-quant rows 8g..8g+7.
+func (a *acts) transposeWideK(g int) {
+	nb, nbk := a.cols/32, a.cols/256
+	h := 8 * (g % 2)
+	_ = a.qs[(8*g+8)*a.cols-1]
+	_ = a.tq[(g/2*nb+nb)*512-1]
+	if transposeWideSIMD != nil {
+		transposeWideSIMD(&a.qs[8*g*a.cols], a.cols, nb, &a.tq[g/2*nb*512+4*h])
+	} else {
+		tq, qs := bytesOf(a.tq), bytesOf(a.qs)
+		for j := range 8 {
+			for b := range nb {
+				src := qs[((8*g+j)*nb+b)*32:]
+				dst := tq[(g/2*nb+b)*512:]
+				for k := range 8 {
+					binary.LittleEndian.PutUint32(dst[64*k+4*(h+j):], binary.LittleEndian.Uint32(src[4*k:])^0x80808080)
+				}
+			}
+		}
+	}
+	for j := range 8 {
+		row := 8*g + j
+		for b := range nbk {
+			o := g/2*nbk + b
+			a.tdk[o*16+h+j] = a.d[row*nbk+b]
+			bs := a.bs[(row*nbk+b)*16 : (row*nbk+b)*16+16]
+			for c := range 8 {
+				a.tys[(o*8+c)*16+h+j] = int32(bs[2*c]) + int32(bs[2*c+1])
 			}
 		}
 	}

@@ -76,6 +76,9 @@ type kernelSet struct {
 	// pairGroups, if not nil, replaces the group loop of matmul.chunk for
 	// Q4_0 and Q8_0 weights (same results).
 	pairGroups func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
+	// kwideGroups, if not nil, runs Q4_K weights over the sixteen-row
+	// groups of a prompt batch (same results as the row kernel).
+	kwideGroups func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
 }
 
 // kernelSets lists the assembly kernel sets for this architecture, the
@@ -162,7 +165,8 @@ type matmul struct {
 	rk   rowsKernel
 	mk   manyKernel
 	gk   groupKernel
-	// qg, if not nil, is simd.pairGroups, for Q4_0 and Q8_0 weights.
+	// qg, if not nil, is simd.pairGroups (Q4_0 and Q8_0 weights) or
+	// simd.kwideGroups (Q4_K).
 	qg func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
 }
 
@@ -251,6 +255,12 @@ func (m *matmul) run(x []float32, n int) {
 			least = minGroupRowsMany
 		}
 		m.groups = (n + 8 - least) / 8
+	}
+	// Q4_K batches take the two-row kernel on whole groups of sixteen
+	// activation rows, and the row kernel on the rest.
+	if w.Type == ggml.Q4_K && simd.kwideGroups != nil && !generic.Load() && n >= 16 {
+		m.qg = simd.kwideGroups
+		m.groups = n / 16 * 2
 	}
 	// The two-row kernels take sixteen activation rows at a time
 	// when there are two groups or more.

@@ -134,7 +134,7 @@ func testSIMDMatchesGeneric(t *testing.T) {
 		// Shapes cover block counts below, at and past multiples of 8 and
 		// segBlocks, and batches with and without groups of eight rows.
 		for _, shape := range [][3]int{{1, 32, 1}, {5, 64, 1}, {33, 2048, 1}, {9, 256, 4}, {17, 512, 6},
-			{3, 1024, 13}, {7, 384, 8}, {5, 4160, 9}, {35, 288, 19}, {2, 2560, 16}, {70, 512, 9}, {70, 1024, 1}, {40, 256, 2}, {11, 640, 29}, {5, 2048, 40}} {
+			{3, 1024, 13}, {7, 384, 8}, {5, 4160, 9}, {35, 288, 19}, {2, 2560, 16}, {70, 512, 9}, {70, 1024, 1}, {40, 256, 2}, {11, 640, 29}, {5, 2048, 40}, {37, 2304, 33}} {
 			rows, cols, n := shape[0], shape[1], shape[2]
 			if cols%typ.BlockSize() != 0 {
 				continue

@@ -24,7 +24,7 @@ func init() {
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows},
 			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0VNNI.multi, ggml.Q4_0: q4_0VNNI.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group},
-			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2, pairGroups: pairGroupsVNNI},
+			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2, pairGroups: pairGroupsVNNI, kwideGroups: kwideGroupsVNNI},
 	}
 	useBestKernels()
 	if vnni {
@@ -379,20 +379,26 @@ func wideGroupsVNNI(m *matmul, out []float32, r0, r1, nb, rows int, s *scratch) 
 				dotQ4_0x16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*512], &a.td[o*16], nbs, &acc[r-r0], &acc[rb-r0], &res[r-r0], &res[rb-r0], b0 == 0)
 			}
 		}
-		// The group's results, a run of the chunk's rows per activation
-		// row (read back only now, long after the kernels stored them),
-		// sixteen rows at a time by a transpose in registers.
-		nj := min(16, m.from-16*g)
-		_ = out[(16*g+nj-1)*rows+r1-1]
-		i := 0
-		for ; i+16 <= r1-r0; i += 16 {
-			transpose16((*[16][16]float32)(res[i:i+16]), &out[16*g*rows+r0+i], rows*4, nj)
-		}
-		for j := range nj {
-			o := out[(16*g+j)*rows+r0+i : (16*g+j)*rows+r1]
-			for r := range o {
-				o[r] = res[i+r][j]
-			}
+		// The group's results, read back only now, long after the
+		// kernels stored them.
+		storeWide(out, res, g, min(16, m.from-16*g), r0, r1, rows)
+	}
+}
+
+// storeWide stores the results res[r-r0][j] of weight rows r0..r1-1 for
+// activation rows 16g+j (j < nj) of a wide group at out[(16g+j)*rows+r]:
+// a run of the chunk's rows per activation row, sixteen rows at a time by
+// a transpose in registers.
+func storeWide(out []float32, res *[rowChunk][16]float32, g, nj, r0, r1, rows int) {
+	_ = out[(16*g+nj-1)*rows+r1-1]
+	i := 0
+	for ; i+16 <= r1-r0; i += 16 {
+		transpose16((*[16][16]float32)(res[i:i+16]), &out[16*g*rows+r0+i], rows*4, nj)
+	}
+	for j := range nj {
+		o := out[(16*g+j)*rows+r0+i : (16*g+j)*rows+r1]
+		for r := range o {
+			o[r] = res[i+r][j]
 		}
 	}
 }

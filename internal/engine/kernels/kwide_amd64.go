@@ -1,0 +1,73 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// kwideBlock is the size of one Q4_K block unpacked for
+// dotQ4_Kx16x2VNNI (see dot_kwide_amd64.s).
+const kwideBlock = 336
+
+// kwideSeg is how many 256-element blocks the Q4_K wide kernel takes per
+// call: sixteen activation rows of eight blocks are 32 KiB, which stay in
+// L1 while the chunk's weight rows pass over them.
+const kwideSeg = 8
+
+//go:noescape
+func dotQ4_Kx16x2VNNI(u *byte, ustride int, t *int8, d *float32, ys *int32, nb int, accA, accB *[16]float32, first bool)
+
+//go:noescape
+func unpackQ4KQuants(w *byte, nb int, u *byte)
+
+// unpackQ4K unpacks the nb Q4_K blocks of w into u (kwideBlock bytes
+// each) for dotQ4_Kx16x2VNNI.
+func unpackQ4K(w []byte, nb int, u []byte) {
+	_ = w[nb*144-1]
+	_ = u[nb*kwideBlock-1]
+	unpackQ4KQuants(&w[0], nb, &u[0])
+	for b := range nb {
+		blk, o := w[b*144:b*144+144], u[b*kwideBlock:b*kwideBlock+kwideBlock]
+		var c int32
+		for j := range 8 {
+			sc, m := scaleMinK4(j, blk[4:16])
+			c += int32(sc) * int32(binary.LittleEndian.Uint32(o[256+4*j:]))
+			binary.LittleEndian.PutUint32(o[256+4*j:], uint32(sc))
+			binary.LittleEndian.PutUint32(o[288+4*j:], uint32(m))
+		}
+		binary.LittleEndian.PutUint32(o[320:], math.Float32bits(fp16ToF32(le16(blk))))
+		binary.LittleEndian.PutUint32(o[324:], math.Float32bits(fp16ToF32(le16(blk[2:]))))
+		binary.LittleEndian.PutUint32(o[328:], uint32(128*c))
+	}
+}
+
+// kwideGroupsVNNI computes weight rows r0..r1-1 of a Q4_K matrix over the
+// sixteen-row groups of a prompt batch, two rows per kernel call, each
+// row unpacked once per call.
+func kwideGroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
+	a, rows := &m.a, w.Rows
+	rs := len(w.Data) / rows
+	nb := w.Cols / 256
+	per := nb * kwideBlock
+	s.unp = grow(s.unp, (r1-r0)*per)
+	for r := r0; r < r1; r++ {
+		unpackQ4K(w.Data[r*rs:(r+1)*rs], nb, s.unp[(r-r0)*per:(r-r0+1)*per])
+	}
+	wg := m.groups / 2
+	_ = a.tq[wg*nb*4096-1]
+	_ = a.tdk[wg*nb*16-1]
+	_ = a.tys[wg*nb*128-1]
+	acc := &s.wres // a single accumulator per row, as dotQ4_KRow has
+	for g := range wg {
+		for b0 := 0; b0 < nb; b0 += kwideSeg {
+			nbs := min(kwideSeg, nb-b0)
+			o := g*nb + b0
+			for r := r0; r < r1; r += 2 {
+				rb := min(r+1, r1-1)
+				ua, ub := (r-r0)*per+b0*kwideBlock, (rb-r0)*per+b0*kwideBlock
+				dotQ4_Kx16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*4096], &a.tdk[o*16], &a.tys[o*128], nbs, &acc[r-r0], &acc[rb-r0], b0 == 0)
+			}
+		}
+		storeWide(out, acc, g, 16, r0, r1, rows)
+	}
+}
