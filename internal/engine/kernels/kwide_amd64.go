@@ -3,6 +3,8 @@ package kernels
 import (
 	"encoding/binary"
 	"math"
+
+	"github.com/silo-ai/silo/internal/engine/ggml"
 )
 
 // kwideBlock is the size of one Q4_K block unpacked for
@@ -41,23 +43,53 @@ func unpackQ4K(w []byte, nb int, u []byte) {
 	}
 }
 
-// kwideGroupsVNNI computes weight rows r0..r1-1 of a Q4_K matrix over the
-// sixteen-row groups of a prompt batch, two rows per kernel call, each
-// row unpacked once per call.
+//go:noescape
+func dotQ6_Kx16x2VNNI(u *byte, ustride int, t *int8, d *float32, nb int, accA, accB *[16]float32, first bool)
+
+//go:noescape
+func unpackQ6KQuants(w *byte, nb int, u *byte)
+
+// unpackQ6K unpacks the nb Q6_K blocks of w into u (kwideBlock bytes
+// each) for dotQ6_Kx16x2VNNI.
+func unpackQ6K(w []byte, nb int, u []byte) {
+	_ = w[nb*210-1]
+	_ = u[nb*kwideBlock-1]
+	unpackQ6KQuants(&w[0], nb, &u[0])
+	for b := range nb {
+		blk, o := w[b*210:b*210+210], u[b*kwideBlock:b*kwideBlock+kwideBlock]
+		var c int32
+		for k := range 16 {
+			sc := int32(int8(blk[192+k]))
+			c += sc * (int32(binary.LittleEndian.Uint32(o[256+4*k:])) - 16*32)
+			binary.LittleEndian.PutUint32(o[256+4*k:], uint32(sc))
+		}
+		binary.LittleEndian.PutUint32(o[320:], math.Float32bits(fp16ToF32(le16(blk[208:]))))
+		binary.LittleEndian.PutUint32(o[324:], uint32(128*c))
+	}
+}
+
+// kwideGroupsVNNI computes weight rows r0..r1-1 of a Q4_K or Q6_K matrix
+// over the sixteen-row groups of a prompt batch, two rows per kernel
+// call, each row unpacked once per call.
 func kwideGroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
 	a, rows := &m.a, w.Rows
 	rs := len(w.Data) / rows
 	nb := w.Cols / 256
 	per := nb * kwideBlock
+	q6 := w.Type == ggml.Q6_K
 	s.unp = grow(s.unp, (r1-r0)*per)
 	for r := r0; r < r1; r++ {
-		unpackQ4K(w.Data[r*rs:(r+1)*rs], nb, s.unp[(r-r0)*per:(r-r0+1)*per])
+		if q6 {
+			unpackQ6K(w.Data[r*rs:(r+1)*rs], nb, s.unp[(r-r0)*per:(r-r0+1)*per])
+		} else {
+			unpackQ4K(w.Data[r*rs:(r+1)*rs], nb, s.unp[(r-r0)*per:(r-r0+1)*per])
+		}
 	}
 	wg := m.groups / 2
 	_ = a.tq[wg*nb*4096-1]
 	_ = a.tdk[wg*nb*16-1]
 	_ = a.tys[wg*nb*128-1]
-	acc := &s.wres // a single accumulator per row, as dotQ4_KRow has
+	acc := &s.wres // a single accumulator per row, as the row kernels have
 	for g := range wg {
 		for b0 := 0; b0 < nb; b0 += kwideSeg {
 			nbs := min(kwideSeg, nb-b0)
@@ -65,7 +97,11 @@ func kwideGroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch
 			for r := r0; r < r1; r += 2 {
 				rb := min(r+1, r1-1)
 				ua, ub := (r-r0)*per+b0*kwideBlock, (rb-r0)*per+b0*kwideBlock
-				dotQ4_Kx16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*4096], &a.tdk[o*16], &a.tys[o*128], nbs, &acc[r-r0], &acc[rb-r0], b0 == 0)
+				if q6 {
+					dotQ6_Kx16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*4096], &a.tdk[o*16], nbs, &acc[r-r0], &acc[rb-r0], b0 == 0)
+				} else {
+					dotQ4_Kx16x2VNNI(&s.unp[ua], ub-ua, &a.tq[o*4096], &a.tdk[o*16], &a.tys[o*128], nbs, &acc[r-r0], &acc[rb-r0], b0 == 0)
+				}
 			}
 		}
 		storeWide(out, acc, g, 16, r0, r1, rows)
