@@ -22,14 +22,34 @@ func dotQ4_Kx16x2VNNI(u *byte, ustride int, t *int8, d *float32, ys *int32, nb i
 //go:noescape
 func unpackQ4KQuants(w *byte, nb int, u *byte)
 
+//go:noescape
+func unpackQ5KQuants(w *byte, nb int, u *byte)
+
 // unpackQ4K unpacks the nb Q4_K blocks of w into u (kwideBlock bytes
 // each) for dotQ4_Kx16x2VNNI.
 func unpackQ4K(w []byte, nb int, u []byte) {
 	_ = w[nb*144-1]
 	_ = u[nb*kwideBlock-1]
 	unpackQ4KQuants(&w[0], nb, &u[0])
+	unpackK4Scales(w, 144, nb, u)
+}
+
+// unpackQ5K unpacks the nb Q5_K blocks of w into u for dotQ4_Kx16x2VNNI,
+// which serves both: the fifth bit only widens the quants.
+func unpackQ5K(w []byte, nb int, u []byte) {
+	_ = w[nb*176-1]
+	_ = u[nb*kwideBlock-1]
+	unpackQ5KQuants(&w[0], nb, &u[0])
+	unpackK4Scales(w, 176, nb, u)
+}
+
+// unpackK4Scales completes unpackQ4K and unpackQ5K (blocks of bs bytes
+// at w, starting with d, dmin and the 6-bit scales and mins): it replaces
+// the quant sums the assembly left at u+256 with the scales, and stores
+// the mins, d, dmin and the activations' offset term.
+func unpackK4Scales(w []byte, bs, nb int, u []byte) {
 	for b := range nb {
-		blk, o := w[b*144:b*144+144], u[b*kwideBlock:b*kwideBlock+kwideBlock]
+		blk, o := w[b*bs:b*bs+16], u[b*kwideBlock:b*kwideBlock+kwideBlock]
 		var c int32
 		for j := range 8 {
 			sc, m := scaleMinK4(j, blk[4:16])
@@ -68,7 +88,7 @@ func unpackQ6K(w []byte, nb int, u []byte) {
 	}
 }
 
-// kwideGroupsVNNI computes weight rows r0..r1-1 of a Q4_K or Q6_K matrix
+// kwideGroupsVNNI computes weight rows r0..r1-1 of a K-quant matrix
 // over the sixteen-row groups of a prompt batch, two rows per kernel
 // call, each row unpacked once per call.
 func kwideGroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch) {
@@ -79,10 +99,14 @@ func kwideGroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch
 	q6 := w.Type == ggml.Q6_K
 	s.unp = grow(s.unp, (r1-r0)*per)
 	for r := r0; r < r1; r++ {
-		if q6 {
-			unpackQ6K(w.Data[r*rs:(r+1)*rs], nb, s.unp[(r-r0)*per:(r-r0+1)*per])
-		} else {
-			unpackQ4K(w.Data[r*rs:(r+1)*rs], nb, s.unp[(r-r0)*per:(r-r0+1)*per])
+		wr, u := w.Data[r*rs:(r+1)*rs], s.unp[(r-r0)*per:(r-r0+1)*per]
+		switch w.Type {
+		case ggml.Q4_K:
+			unpackQ4K(wr, nb, u)
+		case ggml.Q5_K:
+			unpackQ5K(wr, nb, u)
+		default:
+			unpackQ6K(wr, nb, u)
 		}
 	}
 	wg := m.groups / 2

@@ -76,7 +76,7 @@ type kernelSet struct {
 	// pairGroups, if not nil, replaces the group loop of matmul.chunk for
 	// Q4_0 and Q8_0 weights (same results).
 	pairGroups func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
-	// kwideGroups, if not nil, runs Q4_K and Q6_K weights over the
+	// kwideGroups, if not nil, runs K-quant weights over the
 	// sixteen-row groups of a prompt batch (same results as the row
 	// kernels).
 	kwideGroups func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
@@ -167,7 +167,7 @@ type matmul struct {
 	mk   manyKernel
 	gk   groupKernel
 	// qg, if not nil, is simd.pairGroups (Q4_0 and Q8_0 weights) or
-	// simd.kwideGroups (Q4_K, Q6_K).
+	// simd.kwideGroups (Q4_K, Q5_K, Q6_K).
 	qg func(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch)
 }
 
@@ -257,9 +257,9 @@ func (m *matmul) run(x []float32, n int) {
 		}
 		m.groups = (n + 8 - least) / 8
 	}
-	// Q4_K and Q6_K batches take the two-row kernels on whole groups of sixteen
+	// K-quant batches take the two-row kernels on whole groups of sixteen
 	// activation rows, and the row kernel on the rest.
-	if (w.Type == ggml.Q4_K || w.Type == ggml.Q6_K) && simd.kwideGroups != nil && !generic.Load() && n >= 16 {
+	if (w.Type == ggml.Q4_K || w.Type == ggml.Q5_K || w.Type == ggml.Q6_K) && simd.kwideGroups != nil && !generic.Load() && n >= 16 {
 		m.qg = simd.kwideGroups
 		m.groups = n / 16 * 2
 	}
