@@ -26,6 +26,11 @@
 // instruction serves all eight; with AVX-512 VNNI, weight rows are
 // unpacked to bytes once per call and run two at a time over eight or
 // sixteen activation rows, four broadcast weight quants per instruction.
+// Batches of K-quant rows (Q4_K, Q5_K, Q6_K) with AVX-512 VNNI take the
+// same sixteen-row transposed activations (quantized to Q8_K) and
+// two-row kernels over weight rows unpacked once per call to bytes and
+// int32 scales; each lane (activation row) forms the row kernel's block
+// integers and float steps, so results are again bit-identical.
 // Decoding (one activation row, or the two to five left past the groups
 // of eight) takes a chunk of weight rows per kernel call, and with
 // AVX-512 VNNI unpacks each weight block once for all the activation
