@@ -64,8 +64,9 @@ GLOBL k4shuf<>(SB), RODATA|NOPTR, $256
 #define SCALE4V(off, dst) \
 	VPSHUFB k4shuf<>+off(SB), Y11, dst
 
-// func dotQ4_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
-TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $0-44
+// func dotQ4_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) float32
+// The blocks' terms are added to acc0.
+TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $0-52
 	MOVQ w+0(FP), SI
 	MOVQ y+8(FP), DI
 	MOVQ bs+16(FP), R8
@@ -74,7 +75,7 @@ TEXT ·dotQ4_KAVX2(SB), NOSPLIT, $0-44
 	MOVL $0x0f0f0f0f, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15
-	VXORPS X14, X14, X14
+	VMOVSS acc0+40(FP), X14
 
 q4kloop:
 	// The 6-bit scales and mins, as ggml unpacks them: scales 0-3 in R10,
@@ -190,7 +191,7 @@ q4kloop:
 	ADDQ $4, DX
 	DECQ CX
 	JNZ q4kloop
-	VMOVSS X14, ret+40(FP)
+	VMOVSS X14, ret+48(FP)
 	VZEROUPPER
 	RET
 
