@@ -195,8 +195,9 @@ q4kloop:
 	VZEROUPPER
 	RET
 
-// func dotQ5_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
-TEXT ·dotQ5_KAVX2(SB), NOSPLIT, $0-44
+// func dotQ5_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) float32
+// The blocks' terms are added to acc0.
+TEXT ·dotQ5_KAVX2(SB), NOSPLIT, $0-52
 	MOVQ w+0(FP), SI
 	MOVQ y+8(FP), DI
 	MOVQ bs+16(FP), R8
@@ -208,7 +209,7 @@ TEXT ·dotQ5_KAVX2(SB), NOSPLIT, $0-44
 	MOVL $0x10101010, AX
 	VMOVD AX, X13
 	VPBROADCASTD X13, Y13
-	VXORPS X14, X14, X14
+	VMOVSS acc0+40(FP), X14
 
 q5kloop:
 	// The 6-bit scales and mins, as ggml unpacks them: scales 0-3 in R10,
@@ -349,7 +350,7 @@ q5kloop:
 	ADDQ $4, DX
 	DECQ CX
 	JNZ q5kloop
-	VMOVSS X14, ret+40(FP)
+	VMOVSS X14, ret+48(FP)
 	VZEROUPPER
 	RET
 

@@ -21,7 +21,7 @@ func init() {
 			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2},
 		{name: "avx512vnni", supported: vnni,
 			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
-			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows, ggml.Q4_K: q4_KVNNIRows},
+			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows, ggml.Q4_K: q4_KVNNIRows, ggml.Q5_K: q5_KVNNIRows},
 			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0VNNI.multi, ggml.Q4_0: q4_0VNNI.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group},
 			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2, pairGroups: pairGroupsVNNI, kwideGroups: kwideGroupsVNNI},
@@ -215,47 +215,62 @@ func dotQ4_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) 
 func dotQ4_KVNNIRows(w *byte, rs, nrows int, y *int8, bs *int16, d *float32, ngroups int, out *float32)
 
 //go:noescape
-func dotQ5_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
+func dotQ5_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) float32
+
+//go:noescape
+func dotQ5_KVNNIRows(w *byte, rs, nrows int, y *int8, bs *int16, d *float32, ngroups int, out *float32)
 
 //go:noescape
 func dotQ6_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
 
-func q4_KAVX2(w []byte, a *acts, i int) float32 {
+func q4_KAVX2(w []byte, a *acts, i int) float32 { return kquant45AVX2(w, a, i, 144, dotQ4_KAVX2) }
+
+func q5_KAVX2(w []byte, a *acts, i int) float32 { return kquant45AVX2(w, a, i, 176, dotQ5_KAVX2) }
+
+func kquant45AVX2(w []byte, a *acts, i, blockBytes int, f func(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) float32) float32 {
 	nb := a.cols / 256
-	_ = w[nb*144-1]
+	_ = w[nb*blockBytes-1]
 	_ = a.qs[(i+1)*a.cols-1]
 	_ = a.bs[(i+1)*nb*16-1]
 	_ = a.d[(i+1)*nb-1]
-	return dotQ4_KAVX2(&w[0], &a.qs[i*a.cols], &a.bs[i*nb*16], &a.d[i*nb], nb, 0)
+	return f(&w[0], &a.qs[i*a.cols], &a.bs[i*nb*16], &a.d[i*nb], nb, 0)
 }
 
-// q4_KVNNIRows sets out[r] to the Q4_K row kernel's result for weight row
-// r (at w[r*rs:]) and activation row i: eight blocks at a time in
-// dotQ4_KVNNIRows, and the blocks past the last eight, continuing each
-// row's sum in order, in the AVX2 kernel.
 func q4_KVNNIRows(w []byte, rs int, a *acts, i int, out []float32) {
+	kquantVNNIRows(w, rs, a, i, out, 144, dotQ4_KVNNIRows, dotQ4_KAVX2)
+}
+
+func q5_KVNNIRows(w []byte, rs int, a *acts, i int, out []float32) {
+	kquantVNNIRows(w, rs, a, i, out, 176, dotQ5_KVNNIRows, dotQ5_KAVX2)
+}
+
+// kquantVNNIRows sets out[r] to the row kernel's result for the Q4_K or
+// Q5_K weight row r (at w[r*rs:]) and activation row i: eight blocks at a
+// time in the VNNI rows kernel, and the blocks past the last eight,
+// continuing each row's sum in order, in the AVX2 kernel.
+func kquantVNNIRows(w []byte, rs int, a *acts, i int, out []float32, blockBytes int,
+	rowsAsm func(w *byte, rs, nrows int, y *int8, bs *int16, d *float32, ngroups int, out *float32),
+	rowAsm func(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) float32) {
 	if len(out) == 0 {
 		return
 	}
 	nb := a.cols / 256
 	ng := nb / 8
-	_ = w[(len(out)-1)*rs+nb*144-1]
+	_ = w[(len(out)-1)*rs+nb*blockBytes-1]
 	_ = a.qs[(i+1)*a.cols-1]
 	_ = a.bs[(i+1)*nb*16-1]
 	_ = a.d[(i+1)*nb-1]
 	if ng > 0 {
-		dotQ4_KVNNIRows(&w[0], rs, len(out), &a.qs[i*a.cols], &a.bs[i*nb*16], &a.d[i*nb], ng, &out[0])
+		rowsAsm(&w[0], rs, len(out), &a.qs[i*a.cols], &a.bs[i*nb*16], &a.d[i*nb], ng, &out[0])
 	} else {
 		clear(out)
 	}
 	if b := ng * 8; b < nb {
 		for r := range out {
-			out[r] = dotQ4_KAVX2(&w[r*rs+b*144], &a.qs[i*a.cols+b*256], &a.bs[(i*nb+b)*16], &a.d[i*nb+b], nb-b, out[r])
+			out[r] = rowAsm(&w[r*rs+b*blockBytes], &a.qs[i*a.cols+b*256], &a.bs[(i*nb+b)*16], &a.d[i*nb+b], nb-b, out[r])
 		}
 	}
 }
-
-func q5_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 176, dotQ5_KAVX2) }
 
 func q6_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 210, dotQ6_KAVX2) }
 
