@@ -30,7 +30,10 @@
 // same sixteen-row transposed activations (quantized to Q8_K) and
 // two-row kernels over weight rows unpacked once per call to bytes and
 // int32 scales; each lane (activation row) forms the row kernel's block
-// integers and float steps, so results are again bit-identical.
+// integers and float steps, so results are again bit-identical. Decoding
+// Q4_K and Q5_K with AVX-512 VNNI reduces each block's sub-block sums to a
+// vector, runs the float steps of eight blocks in one vector (lane =
+// block) and adds their terms to the row's sum in block order.
 // Decoding (one activation row, or the two to five left past the groups
 // of eight) takes a chunk of weight rows per kernel call, and with
 // AVX-512 VNNI unpacks each weight block once for all the activation
