@@ -46,31 +46,61 @@ var genericKernels = map[ggml.Type]rowKernel{
 	ggml.Q6_K: dotQ6_KRow,
 }
 
+// The float dot products (F32, F16 and BF16 weights) add the product of
+// element k, rounded to float32, to accumulator k%32 of thirty-two, in
+// order, and sum the accumulators as hsum32 does. No step is fused, so
+// the SIMD kernels, which keep the accumulators in four vectors, compute
+// exactly the same.
+
 func dotF32Row(w []byte, a *acts, i int) float32 {
 	x := a.f[i*a.cols : (i+1)*a.cols]
-	var s float32
-	for k, v := range x {
-		s += math.Float32frombits(le32(w[4*k:])) * v
-	}
-	return s
+	var acc [32]float32
+	dotF32Tail(w, x, 0, &acc)
+	return hsum32(&acc)
 }
 
 func dotF16Row(w []byte, a *acts, i int) float32 {
 	x := a.f[i*a.cols : (i+1)*a.cols]
-	var s float32
-	for k, v := range x {
-		s += fp16ToF32(le16(w[2*k:])) * v
-	}
-	return s
+	var acc [32]float32
+	dotF16Tail(w, x, 0, &acc)
+	return hsum32(&acc)
 }
 
 func dotBF16Row(w []byte, a *acts, i int) float32 {
 	x := a.f[i*a.cols : (i+1)*a.cols]
-	var s float32
-	for k, v := range x {
-		s += bf16ToF32(le16(w[2*k:])) * v
+	var acc [32]float32
+	dotBF16Tail(w, x, 0, &acc)
+	return hsum32(&acc)
+}
+
+// dotF32Tail, dotF16Tail and dotBF16Tail add the products of elements k0
+// and after to acc.
+func dotF32Tail(w []byte, x []float32, k0 int, acc *[32]float32) {
+	for k := k0; k < len(x); k++ {
+		acc[k%32] += float32(math.Float32frombits(le32(w[4*k:])) * x[k])
 	}
-	return s
+}
+
+func dotF16Tail(w []byte, x []float32, k0 int, acc *[32]float32) {
+	for k := k0; k < len(x); k++ {
+		acc[k%32] += float32(fp16ToF32(le16(w[2*k:])) * x[k])
+	}
+}
+
+func dotBF16Tail(w []byte, x []float32, k0 int, acc *[32]float32) {
+	for k := k0; k < len(x); k++ {
+		acc[k%32] += float32(bf16ToF32(le16(w[2*k:])) * x[k])
+	}
+}
+
+// hsum32 adds thirty-two accumulators in the order the SIMD kernels do:
+// four vectors of eight added pairwise, then hsum8.
+func hsum32(acc *[32]float32) float32 {
+	var s [8]float32
+	for j := range s {
+		s[j] = (acc[j] + acc[j+8]) + (acc[j+16] + acc[j+24])
+	}
+	return hsum8(&s)
 }
 
 // hsum8 adds eight accumulators in the order the SIMD kernels do: fold

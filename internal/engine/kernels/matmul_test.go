@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"runtime/debug"
@@ -134,7 +135,7 @@ func testSIMDMatchesGeneric(t *testing.T) {
 		// Shapes cover block counts below, at and past multiples of 8 and
 		// segBlocks, and batches with and without groups of eight rows.
 		for _, shape := range [][3]int{{1, 32, 1}, {5, 64, 1}, {33, 2048, 1}, {9, 256, 4}, {17, 512, 6},
-			{3, 1024, 13}, {7, 384, 8}, {5, 4160, 9}, {35, 288, 19}, {2, 2560, 16}, {70, 512, 9}, {70, 1024, 1}, {40, 256, 2}, {11, 640, 29}, {5, 2048, 40}, {37, 2304, 33}} {
+			{3, 1024, 13}, {7, 384, 8}, {5, 4160, 9}, {35, 288, 19}, {2, 2560, 16}, {70, 512, 9}, {70, 1024, 1}, {40, 256, 2}, {11, 640, 29}, {5, 2048, 40}, {37, 2304, 33}, {3, 100, 2}, {4, 1000, 17}} {
 			rows, cols, n := shape[0], shape[1], shape[2]
 			if cols%typ.BlockSize() != 0 {
 				continue
@@ -170,6 +171,23 @@ func testSIMDMatchesGeneric(t *testing.T) {
 // fixScales overwrites the fp16 scales of every block with random finite
 // values.
 func fixScales(t ggml.Type, data []byte, r *rand.Rand) {
+	// Float weights: every element.
+	switch t {
+	case ggml.F32:
+		for b := 0; b+4 <= len(data); b += 4 {
+			binary.LittleEndian.PutUint32(data[b:], math.Float32bits(float32(r.NormFloat64())))
+		}
+		return
+	case ggml.F16, ggml.BF16:
+		for b := 0; b+2 <= len(data); b += 2 {
+			if t == ggml.F16 {
+				put16(data[b:], f32ToFP16(float32(r.NormFloat64())))
+			} else {
+				put16(data[b:], f32ToBF16(float32(r.NormFloat64())))
+			}
+		}
+		return
+	}
 	ts := t.TypeSize()
 	var offs []int
 	switch t {

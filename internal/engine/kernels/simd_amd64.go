@@ -14,13 +14,13 @@ func init() {
 	vnni := avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
 	kernelSets = []kernelSet{
 		{name: "avx2", supported: avx2,
-			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
+			rows:   rowsAVX2(map[ggml.Type]rowKernel{ggml.Q8_0: q8_0AVX2.row, ggml.Q4_0: q4_0AVX2.row}),
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0AVX2.rows, ggml.Q4_0: q4_0AVX2.rows},
 			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0AVX2.multi, ggml.Q4_0: q4_0AVX2.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0AVX2.group, ggml.Q4_0: q4_0AVX2.group},
 			quant:  quantQ8AVX2, quantK: quantQ8KBlocksAVX2},
 		{name: "avx512vnni", supported: vnni,
-			rows:   map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row, ggml.Q4_K: q4_KAVX2, ggml.Q5_K: q5_KAVX2, ggml.Q6_K: q6_KAVX2},
+			rows:   rowsAVX2(map[ggml.Type]rowKernel{ggml.Q8_0: q8_0VNNI.row, ggml.Q4_0: q4_0VNNI.row}),
 			multi:  map[ggml.Type]rowsKernel{ggml.Q8_0: q8_0VNNI.rows, ggml.Q4_0: q4_0VNNI.rows, ggml.Q4_K: q4_KVNNIRows, ggml.Q5_K: q5_KVNNIRows},
 			many:   map[ggml.Type]manyKernel{ggml.Q8_0: q8_0VNNI.multi, ggml.Q4_0: q4_0VNNI.multi},
 			groups: map[ggml.Type]groupKernel{ggml.Q8_0: q8_0VNNI.group, ggml.Q4_0: q4_0VNNI.group},
@@ -30,6 +30,62 @@ func init() {
 	if vnni {
 		transposeWideSIMD = transposeWide8
 	}
+}
+
+// rowsAVX2 adds to m the AVX2 row kernels both sets share: K-quants and
+// float weights.
+func rowsAVX2(m map[ggml.Type]rowKernel) map[ggml.Type]rowKernel {
+	m[ggml.Q4_K], m[ggml.Q5_K], m[ggml.Q6_K] = q4_KAVX2, q5_KAVX2, q6_KAVX2
+	m[ggml.F32], m[ggml.F16], m[ggml.BF16] = f32AVX2, f16AVX2, bf16AVX2
+	return m
+}
+
+// Float weights (dot_float_amd64.s): groups of 32 elements in assembly,
+// the rest in Go, with the same accumulators.
+
+//go:noescape
+func dotF32AVX2(w *byte, x *float32, n int, acc *[32]float32)
+
+//go:noescape
+func dotF16AVX2(w *byte, x *float32, n int, acc *[32]float32)
+
+//go:noescape
+func dotBF16AVX2(w *byte, x *float32, n int, acc *[32]float32)
+
+func f32AVX2(w []byte, a *acts, i int) float32 {
+	x := a.f[i*a.cols : (i+1)*a.cols]
+	var acc [32]float32
+	n := len(x) / 32
+	if n > 0 {
+		_ = w[n*128-1]
+		dotF32AVX2(&w[0], &x[0], n, &acc)
+	}
+	dotF32Tail(w, x, 32*n, &acc)
+	return hsum32(&acc)
+}
+
+func f16AVX2(w []byte, a *acts, i int) float32 {
+	x := a.f[i*a.cols : (i+1)*a.cols]
+	var acc [32]float32
+	n := len(x) / 32
+	if n > 0 {
+		_ = w[n*64-1]
+		dotF16AVX2(&w[0], &x[0], n, &acc)
+	}
+	dotF16Tail(w, x, 32*n, &acc)
+	return hsum32(&acc)
+}
+
+func bf16AVX2(w []byte, a *acts, i int) float32 {
+	x := a.f[i*a.cols : (i+1)*a.cols]
+	var acc [32]float32
+	n := len(x) / 32
+	if n > 0 {
+		_ = w[n*64-1]
+		dotBF16AVX2(&w[0], &x[0], n, &acc)
+	}
+	dotBF16Tail(w, x, 32*n, &acc)
+	return hsum32(&acc)
 }
 
 // Assembly kernels for 32-element blocks (dot_amd64.s, dot_vnni_amd64.s).
