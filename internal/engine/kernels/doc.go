@@ -10,8 +10,9 @@
 // MatMul quantizes the activations once per call, as llama.cpp does (to
 // 8-bit blocks of 32 for Q4_0..Q8_0 weights, to Q8_K blocks of 256 for
 // K-quants), and computes integer dot products, spread over a persistent
-// pool of worker goroutines (SetThreads). On amd64 the hot kernels (Q8_0,
-// Q4_0, Q4_K, Q5_K, Q6_K) are assembly chosen at run time from the CPU's
+// pool of worker goroutines (SetThreads). Float weights (F32, F16, BF16)
+// meet the float32 activations as they are. On amd64 the kernels of every
+// type but Q4_1, Q5_0 and Q5_1 are assembly chosen at run time from the CPU's
 // features (SIMD reports which); the pure-Go kernels compute the same
 // results bit for bit, and SetGeneric forces them.
 //

@@ -188,10 +188,15 @@ func dotQ4_1Row(w []byte, a *acts, i int) float32 {
 }
 
 func dotQ5_0Row(w []byte, a *acts, i int) float32 {
+	return q5_0Blocks(w, a, i, 0, a.cols/32, 0)
+}
+
+// q5_0Blocks adds the terms of blocks b0..b1-1 of weight row w and
+// activation row i to acc, in order, and returns the sum.
+func q5_0Blocks(w []byte, a *acts, i, b0, b1 int, acc float32) float32 {
 	nb := a.cols / 32
 	qs, ds := a.qs[i*a.cols:], a.d[i*nb:]
-	var acc float32
-	for b := 0; b < nb; b++ {
+	for b := b0; b < b1; b++ {
 		blk := w[b*22 : b*22+22]
 		qh := le32(blk[2:])
 		y := qs[b*32 : b*32+32]
@@ -201,7 +206,8 @@ func dotQ5_0Row(w []byte, a *acts, i int) float32 {
 			q1 := int32(uint32(blk[6+j]>>4)|(qh>>(j+12))&0x10) - 16
 			sum += q0*int32(y[j]) + q1*int32(y[j+16])
 		}
-		acc += fp16ToF32(le16(blk)) * ds[b] * float32(sum)
+		// The conversion keeps the product from being fused with the sum.
+		acc += float32(fp16ToF32(le16(blk)) * ds[b] * float32(sum))
 	}
 	return acc
 }

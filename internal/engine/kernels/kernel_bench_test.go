@@ -16,7 +16,7 @@ func BenchmarkKernel(b *testing.B) {
 	defer SetThreads(SetThreads(1))
 	sets := append([]kernelSet{{name: "generic", supported: true, rows: genericKernels}}, kernelSets...)
 	r := rand.New(rand.NewPCG(1, 1))
-	for _, t := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K, ggml.F16, ggml.BF16, ggml.F32} {
+	for _, t := range []ggml.Type{ggml.Q8_0, ggml.Q4_0, ggml.Q4_K, ggml.Q5_K, ggml.Q6_K, ggml.Q5_0, ggml.F16, ggml.BF16, ggml.F32} {
 		const rows, cols = 256, 2048
 		data, _ := Quantize(t, gaussian(r, rows*cols))
 		w := &Matrix{Type: t, Rows: rows, Cols: cols, Data: data}

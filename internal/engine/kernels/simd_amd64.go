@@ -32,12 +32,32 @@ func init() {
 	}
 }
 
-// rowsAVX2 adds to m the AVX2 row kernels both sets share: K-quants and
-// float weights.
+// rowsAVX2 adds to m the AVX2 row kernels both sets share: K-quants, Q5_0
+// and float weights.
 func rowsAVX2(m map[ggml.Type]rowKernel) map[ggml.Type]rowKernel {
 	m[ggml.Q4_K], m[ggml.Q5_K], m[ggml.Q6_K] = q4_KAVX2, q5_KAVX2, q6_KAVX2
 	m[ggml.F32], m[ggml.F16], m[ggml.BF16] = f32AVX2, f16AVX2, bf16AVX2
+	m[ggml.Q5_0] = q5_0AVX2
 	return m
+}
+
+//go:noescape
+func dotQ5_0AVX2(w *byte, y *int8, d *float32, ysum *int32, ngroups int, acc0 float32) float32
+
+// q5_0AVX2 is dotQ5_0Row: groups of eight blocks in assembly, the rest in
+// Go, continuing the same sum.
+func q5_0AVX2(w []byte, a *acts, i int) float32 {
+	nb := a.cols / 32
+	ng := nb / 8
+	var acc float32
+	if ng > 0 {
+		_ = w[ng*8*22-1]
+		_ = a.qs[(i+1)*a.cols-1]
+		_ = a.d[(i+1)*nb-1]
+		_ = a.ysum[(i+1)*nb-1]
+		acc = dotQ5_0AVX2(&w[0], &a.qs[i*a.cols], &a.d[i*nb], &a.ysum[i*nb], ng, 0)
+	}
+	return q5_0Blocks(w, a, i, ng*8, nb, acc)
 }
 
 // Float weights (dot_float_amd64.s): groups of 32 elements in assembly,
