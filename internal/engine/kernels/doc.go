@@ -12,7 +12,7 @@
 // K-quants), and computes integer dot products, spread over a persistent
 // pool of worker goroutines (SetThreads). Float weights (F32, F16, BF16)
 // meet the float32 activations as they are. On amd64 the kernels of every
-// type but Q4_1, Q5_0 and Q5_1 are assembly chosen at run time from the CPU's
+// type but Q4_1 and Q5_1 are assembly chosen at run time from the CPU's
 // features (SIMD reports which); the pure-Go kernels compute the same
 // results bit for bit, and SetGeneric forces them.
 //
