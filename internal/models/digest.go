@@ -79,6 +79,27 @@ func keyOf(fi os.FileInfo) digestEntry {
 	return digestEntry{Size: fi.Size(), ModTime: fi.ModTime().UnixNano(), Inode: ino, CTime: ct}
 }
 
+// Cached returns the digest of the file at path if the cache holds it for
+// the file as it is now, without reading the file.
+func (c *DigestCache) Cached(path string) (string, bool) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", false
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return "", false
+	}
+	k := keyOf(fi)
+	c.mu.Lock()
+	e, ok := c.entries[abs]
+	c.mu.Unlock()
+	if !ok || e.SHA256 == "" || e.Size != k.Size || e.ModTime != k.ModTime || e.Inode != k.Inode || e.CTime != k.CTime {
+		return "", false
+	}
+	return e.SHA256, true
+}
+
 // Digest returns the lowercase hex SHA-256 of the file at path, from the
 // cache when the file is unchanged, else by reading it (and remembering it).
 func (c *DigestCache) Digest(path string) (string, error) {
@@ -91,11 +112,8 @@ func (c *DigestCache) Digest(path string) (string, error) {
 		return "", fmt.Errorf("models: digest: %w", err)
 	}
 	k := keyOf(fi)
-	c.mu.Lock()
-	e, ok := c.entries[abs]
-	c.mu.Unlock()
-	if ok && e.SHA256 != "" && e.Size == k.Size && e.ModTime == k.ModTime && e.Inode == k.Inode && e.CTime == k.CTime {
-		return e.SHA256, nil
+	if sum, ok := c.Cached(abs); ok {
+		return sum, nil
 	}
 	f, err := os.Open(abs)
 	if err != nil {

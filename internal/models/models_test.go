@@ -317,11 +317,17 @@ func TestDigestCache(t *testing.T) {
 	if d, err := c.Digest(p); err != nil || d != sha([]byte("hello")) || len(c.entries) != 0 {
 		t.Fatalf("fresh file: %s, %v, %d entries", d, err, len(c.entries))
 	}
+	if d, ok := c.Cached(p); ok {
+		t.Errorf("Cached(fresh file) = %s", d)
+	}
 	defer func(w time.Duration) { racyWindow = w }(racyWindow)
 	racyWindow = 0
 	d1, err := c.Digest(p)
 	if err != nil || d1 != sha([]byte("hello")) || len(c.entries) != 1 {
 		t.Fatal(d1, err)
+	}
+	if d, ok := c.Cached(p); !ok || d != d1 {
+		t.Errorf("Cached after Digest = %s, %v", d, ok)
 	}
 	// Persisted: a new cache answers from the file (seen by planting a
 	// wrong digest that only the cache could return).
@@ -342,6 +348,9 @@ func TestDigestCache(t *testing.T) {
 	time.Sleep(10 * time.Millisecond)
 	writeFile(t, p, []byte("HELLO"))
 	os.Chtimes(p, fi.ModTime(), fi.ModTime())
+	if d, ok := c2.Cached(p); ok {
+		t.Errorf("Cached(rewritten file) = %s", d)
+	}
 	if d, _ := c2.Digest(p); d != sha([]byte("HELLO")) {
 		t.Errorf("rewritten file: digest %s, want the new content's", d)
 	}

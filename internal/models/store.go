@@ -229,6 +229,17 @@ func (s *Store) Metadata(name string) (map[string]any, error) {
 	return out, nil
 }
 
+// CachedDigest returns the SHA-256 of model name's file if silo has hashed
+// the file as it is now (on import, pull, a provenance check or Digest),
+// without reading it.
+func (s *Store) CachedDigest(name string) (string, bool) {
+	p, err := s.Path(name)
+	if err != nil {
+		return "", false
+	}
+	return s.digests.Cached(p)
+}
+
 // Digest returns the SHA-256 of model name's file (from the cache when the
 // file is unchanged).
 func (s *Store) Digest(name string) (string, error) {

@@ -60,6 +60,21 @@ type Handler struct {
 	Tokens  TokenCounter // optional
 	Log     *slog.Logger
 	Version string // reported by /api/version; "": DefaultVersion
+	// Describe, if not nil, tells what silo knows of the file behind a
+	// model of the built-in engine (size, digest, GGUF metadata); with
+	// full set, also the metadata for /api/show.
+	Describe func(name string, full bool) (ModelFacts, bool)
+}
+
+// ModelFacts describes a model file: the fields of /api/tags and
+// /api/show that silo knows beyond the model's name.
+type ModelFacts struct {
+	Size         int64
+	Digest       string // hex SHA-256; "" until silo has hashed the file
+	Family       string // general.architecture
+	Params       uint64
+	Quantization string         // the type of most of the weights' bytes
+	Metadata     map[string]any // GGUF metadata, arrays summarised (full only)
 }
 
 // Register adds the routes to mux, and a catch-all that answers unknown
@@ -243,12 +258,40 @@ func (h *Handler) version(w http.ResponseWriter, r *http.Request) {
 
 // details returns what silo knows of a model: the built-in engine serves
 // GGUF files; of an upstream's models nothing is known.
-func details(m engine.ModelInfo) ModelDetails {
+// describe returns what is known of m: Ollama's details, and the file's
+// facts for models of the built-in engine.
+func (h *Handler) describe(m engine.ModelInfo, full bool) (ModelDetails, ModelFacts) {
 	d := ModelDetails{}
-	if m.Engine == "builtin" {
-		d.Format = "gguf"
+	if m.Engine != "builtin" {
+		return d, ModelFacts{}
 	}
-	return d
+	d.Format = "gguf"
+	if h.Describe == nil {
+		return d, ModelFacts{}
+	}
+	f, ok := h.Describe(m.ID, full)
+	if !ok {
+		return d, ModelFacts{}
+	}
+	d.Family, d.QuantizationLevel, d.ParameterSize = f.Family, f.Quantization, parameterSize(f.Params)
+	if f.Family != "" {
+		d.Families = []string{f.Family}
+	}
+	return d, f
+}
+
+// parameterSize formats a parameter count as Ollama does: "1.1B", "494M".
+func parameterSize(n uint64) string {
+	switch {
+	case n == 0:
+		return ""
+	case n >= 1e9:
+		return fmt.Sprintf("%.1fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.0fM", float64(n)/1e6)
+	default:
+		return fmt.Sprintf("%.0fK", float64(n)/1e3)
+	}
 }
 
 func (h *Handler) tags(w http.ResponseWriter, r *http.Request) {
@@ -259,7 +302,9 @@ func (h *Handler) tags(w http.ResponseWriter, r *http.Request) {
 	}
 	out := ListResponse{Models: make([]ListModel, 0, len(ms))}
 	for _, m := range ms {
-		out.Models = append(out.Models, ListModel{Name: m.ID, Model: m.ID, ModifiedAt: m.Created.UTC(), Details: details(m)})
+		d, f := h.describe(m, false)
+		out.Models = append(out.Models, ListModel{Name: m.ID, Model: m.ID, ModifiedAt: m.Created.UTC(),
+			Size: f.Size, Digest: f.Digest, Details: d})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -288,5 +333,10 @@ func (h *Handler) show(w http.ResponseWriter, r *http.Request) {
 	if m.Embeddings {
 		caps = append(caps, "embedding")
 	}
-	writeJSON(w, http.StatusOK, ShowResponse{Details: details(m), ModelInfo: map[string]any{}, Capabilities: caps, ModifiedAt: m.Created.UTC()})
+	d, f := h.describe(m, true)
+	info := f.Metadata
+	if info == nil {
+		info = map[string]any{}
+	}
+	writeJSON(w, http.StatusOK, ShowResponse{Details: d, ModelInfo: info, Capabilities: caps, ModifiedAt: m.Created.UTC()})
 }

@@ -146,3 +146,10 @@ func FuzzOptions(f *testing.F) {
 		}
 	})
 }
+func TestParameterSize(t *testing.T) {
+	for n, want := range map[uint64]string{0: "", 135_000: "135K", 494_032_768: "494M", 1_104_218_112: "1.1B", 8_030_261_248: "8.0B"} {
+		if got := parameterSize(n); got != want {
+			t.Errorf("parameterSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

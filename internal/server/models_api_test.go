@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -351,5 +352,64 @@ func TestPullModelAPI(t *testing.T) {
 		if code, _ := h.do("POST", "/api/v1/models/pull", h.adminKey, map[string]any{"source": src}); code != 400 {
 			t.Errorf("source %q: %d, want 400", src, code)
 		}
+	}
+}
+
+// TestOllamaDescribesStoreModels: the Ollama subset lists a model of the
+// built-in engine with what the store knows of its file (size, family,
+// parameters, type; the digest once silo has hashed the settled file),
+// and /api/show carries its GGUF metadata.
+func TestOllamaDescribesStoreModels(t *testing.T) {
+	h := newModelsHarness(t)
+	h.certify(modelKey("alice"), modelKey("bob"))
+	fi, err := os.Stat(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type tags struct {
+		Models []struct {
+			Name    string `json:"name"`
+			Size    int64  `json:"size"`
+			Digest  string `json:"digest"`
+			Details struct {
+				Format            string   `json:"format"`
+				Family            string   `json:"family"`
+				Families          []string `json:"families"`
+				ParameterSize     string   `json:"parameter_size"`
+				QuantizationLevel string   `json:"quantization_level"`
+			} `json:"details"`
+		} `json:"models"`
+	}
+	var tg tags
+	h.mustJSON("GET", "/api/tags", h.userKey, nil, 200, &tg)
+	if len(tg.Models) != 1 {
+		t.Fatalf("tags %+v", tg)
+	}
+	m := tg.Models[0]
+	if m.Name != "tiny" || m.Size != fi.Size() || m.Details.Format != "gguf" || m.Details.Family != "llama" ||
+		len(m.Details.Families) != 1 || m.Details.QuantizationLevel != "Q8_0" || !regexp.MustCompile(`^\d+(\.\d)?[KMB]$`).MatchString(m.Details.ParameterSize) {
+		t.Errorf("tags entry %+v", m)
+	}
+	// The file was written a moment ago: a listing does not hash it, and
+	// the cache does not keep digests of files that may still change.
+	if m.Digest != "" && m.Digest != h.sum {
+		t.Errorf("digest %s, want %s or none yet", m.Digest, h.sum)
+	}
+	// Once the file has settled, a detail view hashes it and the listing
+	// gives the digest.
+	time.Sleep(2100 * time.Millisecond)
+	var d struct{ SHA256 string }
+	h.mustJSON("GET", "/api/v1/models/tiny", h.userKey, nil, 200, &d)
+	h.mustJSON("GET", "/api/tags", h.userKey, nil, 200, &tg)
+	if d.SHA256 != h.sum || tg.Models[0].Digest != h.sum {
+		t.Errorf("digest after settling: tags %q, details %q, want %s", tg.Models[0].Digest, d.SHA256, h.sum)
+	}
+	var show struct {
+		Details   map[string]any `json:"details"`
+		ModelInfo map[string]any `json:"model_info"`
+	}
+	h.mustJSON("POST", "/api/show", h.userKey, map[string]string{"model": "tiny"}, 200, &show)
+	if show.ModelInfo["general.architecture"] != "llama" || show.Details["quantization_level"] != "Q8_0" {
+		t.Errorf("show %+v", show)
 	}
 }

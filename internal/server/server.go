@@ -127,6 +127,22 @@ func New(opts Options) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
+// describeModel tells the Ollama subset what the model store knows of
+// model name's file. A listing never reads a whole file: the digest is
+// there once silo has hashed the file (import, pull, provenance check).
+func (s *Server) describeModel(name string, full bool) (ollama.ModelFacts, bool) {
+	m, err := s.opts.Models.Info(name)
+	if err != nil {
+		return ollama.ModelFacts{}, false
+	}
+	f := ollama.ModelFacts{Size: m.Size, Family: m.Arch, Params: m.Params, Quantization: m.Type}
+	f.Digest, _ = s.opts.Models.CachedDigest(name)
+	if full {
+		f.Metadata, _ = s.opts.Models.Metadata(name)
+	}
+	return f, true
+}
+
 // Spec returns the API validator (tests validate responses with it).
 func (s *Server) Spec() *Spec { return s.spec }
 
@@ -137,6 +153,9 @@ func (s *Server) routes() {
 	oa := &openai.Handler{Engine: s.eng, Meter: s.meter, Tokens: s.metrics, Log: s.log}
 	oa.Register(s.mux)
 	ol := &ollama.Handler{Engine: s.eng, Meter: s.meter, Tokens: s.metrics, Log: s.log, Version: s.opts.Version}
+	if s.opts.Models != nil {
+		ol.Describe = s.describeModel
+	}
 	ol.Register(s.mux, s.notFound)
 	s.sealedRoutes(oa)
 	s.apiRoutes()
