@@ -3,7 +3,7 @@
 # machine, and nothing that is already there. Run as root (or with sudo).
 #
 #   scripts/deps.sh run    # Go toolchain only: enough to build and run silo
-#   scripts/deps.sh test   # plus PostgreSQL, Node.js and npm packages for the tests
+#   scripts/deps.sh test   # plus PostgreSQL, Node.js, Chromium, swtpm and npm packages for the tests
 set -euo pipefail
 what=${1:-run}
 log() { echo "deps: $*" >&2; }
@@ -17,6 +17,7 @@ if [ "$what" = test ]; then
 	command -v npm >/dev/null || need_apt+=(npm)
 	ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need_apt+=(postgresql)
 	[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+	command -v swtpm >/dev/null || need_apt+=(swtpm) # a software TPM for the attestation tests
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
 	SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

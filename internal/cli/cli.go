@@ -81,7 +81,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		devicesCmd(e),
 		exportCmd(e),
 	)
-	root.AddCommand(certCmd(e), verifyCmd(e), logCmd(e), catalogCmd(e))
+	root.AddCommand(certCmd(e), verifyCmd(e), logCmd(e), catalogCmd(e), attestCmd(e))
 	root.AddCommand(extraCommands(e)...)
 	return root.ExecuteContext(ctx)
 }

@@ -66,7 +66,7 @@ func startServer(t *testing.T) (admin *cliEnv, url, dataDir string) {
 
 // startServerLog is startServer that also returns the server's log (debug
 // level) and the one-time token.
-func startServerLog(t *testing.T) (admin *cliEnv, url, dataDir string, log *syncBuffer) {
+func startServerLog(t *testing.T, serveArgs ...string) (admin *cliEnv, url, dataDir string, log *syncBuffer) {
 	t.Helper()
 	dataDir = t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dataDir, "models"), 0o700); err != nil {
@@ -81,7 +81,7 @@ func startServerLog(t *testing.T) (admin *cliEnv, url, dataDir string, log *sync
 	log = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--log-level", "debug"}, strings.NewReader(""), &out, log, environ)
+		done <- Run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "debug"}, serveArgs...), strings.NewReader(""), &out, log, environ)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -2,6 +2,11 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/silo-ai/silo/internal/attest"
 	"github.com/silo-ai/silo/internal/config"
 	"github.com/silo-ai/silo/internal/engine"
 	"github.com/silo-ai/silo/internal/engine/upstream"
@@ -90,7 +96,22 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 		return err
 	}
 	defer trust.close()
-	b, err := builtinEngine(cfg, log, trust.checker.Verify)
+	tpm, err := openAttester(cfg, log)
+	if err != nil {
+		return err
+	}
+	var loaded func(name, path string) error
+	if tpm != nil {
+		defer tpm.Close()
+		loaded = func(name, _ string) error {
+			sum, err := trust.store.Digest(name)
+			if err != nil {
+				return err
+			}
+			return tpm.Measure(attest.Event{Kind: attest.KindModel, Name: name, SHA256: sum})
+		}
+	}
+	b, err := builtinEngine(cfg, log, trust.checker.Verify, loaded)
 	if err != nil {
 		return err
 	}
@@ -137,12 +158,29 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 			}
 		}
 	}
-	srv, err := server.New(server.Options{
+	var cert *tls.Certificate
+	if !cfg.PlainHTTP {
+		c, err := server.LoadTLS(filepath.Join(cfg.DataDir, "tls"), cfg.TLSCert, cfg.TLSKey, cfg.TLSHosts)
+		if err != nil {
+			return err
+		}
+		cert = &c
+	}
+	opts := server.Options{
 		Store: st, Engine: sched, Log: log, Registry: reg, TransitKey: transit,
 		Passkeys:     identity.PasskeyConfig{RPID: cfg.WebDomain, RPName: "silo", Origins: cfg.WebOrigins},
 		MaxBodyBytes: cfg.MaxBodyBytes, MetricsToken: cfg.MetricsToken, Version: Version,
 		Models: trust.store, Trust: trust.checker, CertLog: trust.log,
-	})
+	}
+	if tpm != nil {
+		opts.Attest = tpm
+		if cert != nil {
+			if opts.TLSKey, err = tlsKeyHash(cert); err != nil {
+				return err
+			}
+		}
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		return err
 	}
@@ -154,13 +192,7 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 		Addr: cfg.Addr, Listener: ln, ReadTimeout: cfg.ReadTimeout, WriteTimeout: cfg.WriteTimeout,
 		IdleTimeout: cfg.IdleTimeout, ShutdownTimeout: cfg.ShutdownTimeout,
 	}
-	if !cfg.PlainHTTP {
-		cert, err := server.LoadTLS(filepath.Join(cfg.DataDir, "tls"), cfg.TLSCert, cfg.TLSKey, cfg.TLSHosts)
-		if err != nil {
-			return err
-		}
-		lo.TLS = &cert
-	}
+	lo.TLS = cert
 	lo.Ready = func(serveURL string) {
 		fmt.Fprintf(e.stdout, "silo: serving on %s\n", serveURL)
 		if lo.TLS != nil && cfg.TLSCert == "" {
@@ -179,4 +211,74 @@ func serve(ctx context.Context, e *env, cfg *config.Serve) error {
 	}
 	log.Info("starting", "addr", cfg.Addr, "data_dir", cfg.DataDir, "engines", len(engines), "version", Version)
 	return server.Serve(ctx, srv, lo)
+}
+
+// openAttester opens the TPM of --tpm, if any, and measures the running
+// binary and the configuration (secrets left out) into it.
+func openAttester(cfg *config.Serve, log *slog.Logger) (*attest.TPM, error) {
+	if cfg.TPM == "" {
+		return nil, nil
+	}
+	tpm, err := attest.Open(cfg.TPM)
+	if err != nil {
+		return nil, withHint(err, "check --tpm (a TPM device such as /dev/tpmrm0, readable by this user, or a swtpm socket)")
+	}
+	exe, err := os.Executable()
+	if err == nil {
+		exe, err = filepath.EvalSymlinks(exe)
+	}
+	var bin string
+	if err == nil {
+		bin, err = fileSHA256(exe)
+	}
+	if err == nil {
+		err = tpm.Measure(attest.Event{Kind: attest.KindBinary, Name: filepath.Base(exe), SHA256: bin})
+	}
+	if err == nil {
+		c := sha256.Sum256(attestedConfig(cfg))
+		err = tpm.Measure(attest.Event{Kind: attest.KindConfig, Name: "serve", SHA256: hex.EncodeToString(c[:])})
+	}
+	if err != nil {
+		tpm.Close()
+		return nil, fmt.Errorf("attestation: %w", err)
+	}
+	log.Info("attestation: TPM open", "tpm", cfg.TPM, "ak_fingerprint", tpm.AKFingerprint(), "pcr", attest.PCR)
+	return tpm, nil
+}
+
+// attestedConfig is the configuration silo measures: the effective
+// settings as JSON, with secrets (tokens, API keys, database passwords)
+// replaced by whether they are set.
+func attestedConfig(cfg *config.Serve) []byte {
+	c := *cfg
+	set := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "(set)"
+	}
+	c.MetricsToken = set(c.MetricsToken)
+	if u, err := url.Parse(c.DB); err == nil && u.User != nil {
+		c.DB = u.Redacted()
+	}
+	c.UpstreamFlags = nil
+	c.Upstreams = append([]config.Upstream(nil), c.Upstreams...)
+	for i := range c.Upstreams {
+		c.Upstreams[i].APIKey = set(c.Upstreams[i].APIKey)
+	}
+	b, _ := json.Marshal(c)
+	return b
+}
+
+// tlsKeyHash is the SHA-256 of cert's public key (SubjectPublicKeyInfo),
+// which quotes bind.
+func tlsKeyHash(cert *tls.Certificate) ([32]byte, error) {
+	leaf := cert.Leaf
+	if leaf == nil {
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return [32]byte{}, fmt.Errorf("TLS certificate: %w", err)
+		}
+	}
+	return sha256.Sum256(leaf.RawSubjectPublicKeyInfo), nil
 }

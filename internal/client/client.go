@@ -8,8 +8,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/silo-ai/silo/internal/attest"
 	"github.com/silo-ai/silo/internal/seal"
 )
 
@@ -278,4 +281,42 @@ func (c *Client) WaitReady(ctx context.Context) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// Attestation is a server's answer to GET /api/v1/attestation, with the
+// TLS key of the connection it came on.
+type Attestation struct {
+	attest.Evidence
+	AKFingerprint string `json:"ak_fingerprint"`
+	PCR           int    `json:"pcr"`
+	// ServerTLSKey is the hex SHA-256 of the TLS key the server says the
+	// quote is bound to; ConnTLSKey that of the key the connection used
+	// (zero over plain HTTP).
+	ServerTLSKey string   `json:"tls_key_sha256"`
+	ConnTLSKey   [32]byte `json:"-"`
+}
+
+// Attestation asks the server for a quote for nonce (without an API key:
+// the route is public).
+func (c *Client) Attestation(ctx context.Context, nonce []byte) (*Attestation, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.BaseURL+"/api/v1/attestation?nonce="+hex.EncodeToString(nonce), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return nil, readError(resp)
+	}
+	var a Attestation
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&a); err != nil {
+		return nil, fmt.Errorf("client: decode attestation: %w", err)
+	}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		a.ConnTLSKey = sha256.Sum256(resp.TLS.PeerCertificates[0].RawSubjectPublicKeyInfo)
+	}
+	return &a, nil
 }

@@ -59,6 +59,7 @@ type Serve struct {
 	WebOrigins      []string      `koanf:"web-origins"`
 	MaxQueue        int           `koanf:"max-queue"`
 	MetricsToken    string        `koanf:"metrics-token"`
+	TPM             string        `koanf:"tpm"`
 	MaxBodyBytes    int64         `koanf:"max-body-bytes"`
 	ReadTimeout     time.Duration `koanf:"read-timeout"`
 	WriteTimeout    time.Duration `koanf:"write-timeout"`
@@ -113,6 +114,7 @@ func ServeFlags(fs *pflag.FlagSet) {
 	fs.Duration("upstream-idle-timeout", time.Minute, "longest silence between two events of an upstream stream before it counts as dead")
 	fs.Int("max-queue", 64, "requests waiting per model before 429 with Retry-After")
 	fs.String("metrics-token", "", "bearer token for /metrics from non-loopback clients (empty: loopback only)")
+	fs.String("tpm", "", "TPM 2.0 to attest with: a device such as /dev/tpmrm0 or a swtpm Unix socket (empty: no attestation)")
 	fs.Int64("max-body-bytes", 8<<20, "largest accepted request body")
 	fs.Duration("read-timeout", time.Minute, "time to read a whole request")
 	fs.Duration("write-timeout", 15*time.Minute, "time to write a whole response, streams included")

@@ -204,6 +204,8 @@ func TestAuthorization(t *testing.T) {
 		"pullModel":       {401, 403, 404},
 		"addCosignatures": {401, 403, 404}, // no certificate log in the harness
 		"addRelease":      {401, 403, 404},
+		// Public; without its nonce (attestation_test.go asks with one).
+		"getAttestation": {400, 400, 400},
 		// Sealing keys and conversations (targets: sealedTarget).
 		"listDevices":        {401, 200, 200},
 		"registerDevice":     {401, 201, 409}, // the user registered this public key first

@@ -44,6 +44,9 @@ type harnessOpts struct {
 	// modelsDir, when set, puts the built-in engine over it in front of
 	// the upstream pool.
 	modelsDir string
+	// attest and tlsKey are server.Options.Attest and TLSKey.
+	attest server.Attester
+	tlsKey [32]byte
 }
 
 func newHarness(t *testing.T, o ...harnessOpts) *harness {
@@ -73,7 +76,7 @@ func newHarness(t *testing.T, o ...harnessOpts) *harness {
 	}
 	sched := engine.NewScheduler(engine.NewRouter(engines...), engine.SchedulerConfig{Limits: opts.limits})
 	t.Cleanup(func() { sched.Close() })
-	srv, err := server.New(server.Options{Store: st, Engine: sched, Log: slog.New(slog.DiscardHandler)})
+	srv, err := server.New(server.Options{Store: st, Engine: sched, Log: slog.New(slog.DiscardHandler), Attest: opts.attest, TLSKey: opts.tlsKey})
 	if err != nil {
 		t.Fatal(err)
 	}

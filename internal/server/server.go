@@ -62,6 +62,11 @@ type Options struct {
 	Trust  *models.Checker
 	// CertLog, when set, is served read-only under /log/ (see log.go).
 	CertLog *models.CertLog
+	// Attest, if not nil, answers GET /api/v1/attestation with TPM quotes
+	// bound to TLSKey, the SHA-256 of the server's TLS public key (zero
+	// when silo serves plain HTTP).
+	Attest Attester
+	TLSKey [32]byte
 	// Passkeys names the WebAuthn relying party (its domain and the web
 	// origins allowed to sign in); empty: localhost.
 	Passkeys identity.PasskeyConfig
@@ -162,6 +167,7 @@ func (s *Server) routes() {
 	s.authRoutes()
 	s.modelRoutes()
 	s.logRoutes()
+	s.mux.HandleFunc("GET /api/v1/attestation", s.api(s.getAttestation))
 	s.mux.HandleFunc("GET /api/v1/openapi.yaml", s.serveSpec)
 	s.mux.Handle("GET /api/v1/ui/", docsHandler())
 	s.mux.HandleFunc("GET /api/v1/ui", func(w http.ResponseWriter, r *http.Request) {
@@ -187,6 +193,7 @@ var publicRoutes = map[string]bool{
 	"GET /":                    true,
 	"GET /api/v1/openapi.yaml": true,
 	"POST /api/v1/bootstrap":   true,
+	"GET /api/v1/attestation":  true, // a quote is for anyone to check
 	"GET /metrics":             true, // guarded by metricsHandler itself
 	"GET /favicon.ico":         true,
 	"GET /api/v1/ui":           true,

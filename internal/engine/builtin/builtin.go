@@ -84,6 +84,9 @@ type Options struct {
 	// called on every Models call and before every load, so it should be
 	// cheap for an unchanged file (internal/models caches digests).
 	Verify func(ctx context.Context, name, path string) error
+	// Loaded, if not nil, is called once a model is loaded and before it
+	// serves (silo serve --tpm measures it there); an error fails the load.
+	Loaded func(name, path string) error
 }
 
 // Engine serves GGUF models from a directory. It implements engine.Engine
@@ -208,6 +211,12 @@ func (e *Engine) get(ctx context.Context, name string) (*model, error) {
 		go func() {
 			start := time.Now()
 			m, err := openModel(name, path, e.opts, e.log)
+			if err == nil && e.opts.Loaded != nil {
+				if lerr := e.opts.Loaded(name, path); lerr != nil {
+					m.close()
+					m, err = nil, fmt.Errorf("builtin: model %q: %w", name, lerr)
+				}
+			}
 			e.mu.Lock()
 			ent.m, ent.err = m, err
 			if err != nil {
