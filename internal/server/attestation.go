@@ -6,6 +6,7 @@ import (
 
 	"github.com/silo-ai/silo/internal/attest"
 	"github.com/silo-ai/silo/internal/identity"
+	"github.com/silo-ai/silo/internal/metering"
 	"github.com/silo-ai/silo/internal/problem"
 )
 
@@ -29,6 +30,11 @@ type attestationResponse struct {
 func (s *Server) getAttestation(w http.ResponseWriter, r *http.Request, _ *identity.Principal) error {
 	if s.opts.Attest == nil {
 		return problem.NotFound("this server runs without a TPM (silo serve --tpm)")
+	}
+	// The route is public and each quote keeps the TPM busy: the same bound
+	// per client address as the sign-in starts.
+	if !s.quotes.allow(r) {
+		return metering.ErrRateLimited
 	}
 	nonce, err := hex.DecodeString(r.URL.Query().Get("nonce"))
 	if err != nil || len(nonce) < attest.MinNonce || len(nonce) > attest.MaxNonce {

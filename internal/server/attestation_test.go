@@ -54,6 +54,19 @@ func TestAttestation(t *testing.T) {
 		code, b := h.do("GET", "/api/v1/attestation"+q, "", nil)
 		h.wantProblem(code, b, 400, "invalid-request")
 	}
+	// Quotes are bounded per client address.
+	limited := false
+	for range 200 {
+		code, b := h.do("GET", "/api/v1/attestation?nonce="+hex.EncodeToString(make([]byte, 16)), "", nil)
+		if code == 429 {
+			h.wantProblem(code, b, 429, "rate-limited")
+			limited = true
+			break
+		}
+	}
+	if !limited {
+		t.Error("200 quotes for one address were all answered")
+	}
 	plain := newHarness(t)
 	code, b := plain.do("GET", "/api/v1/attestation?nonce="+hex.EncodeToString(make([]byte, 16)), "", nil)
 	plain.wantProblem(code, b, 404, "not-found")

@@ -87,6 +87,8 @@ type Server struct {
 	reg     *prometheus.Registry
 	mux     *http.ServeMux
 	handler http.Handler
+	// quotes bounds TPM quotes per client address (attestation.go).
+	quotes addrLimiter
 }
 
 // New builds the server.
