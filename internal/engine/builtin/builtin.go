@@ -85,7 +85,8 @@ type Options struct {
 	// cheap for an unchanged file (internal/models caches digests).
 	Verify func(ctx context.Context, name, path string) error
 	// Loaded, if not nil, is called once a model is loaded and before it
-	// serves (silo serve --tpm measures it there); an error fails the load.
+	// serves (silo serve --tpm measures it there); an error fails the load
+	// (engine.ErrUnavailable: the next request tries again).
 	Loaded func(name, path string) error
 }
 
@@ -214,7 +215,7 @@ func (e *Engine) get(ctx context.Context, name string) (*model, error) {
 			if err == nil && e.opts.Loaded != nil {
 				if lerr := e.opts.Loaded(name, path); lerr != nil {
 					m.close()
-					m, err = nil, fmt.Errorf("builtin: model %q: %w", name, lerr)
+					m, err = nil, fmt.Errorf("builtin: model %q: %w (%w)", name, engine.ErrUnavailable, lerr)
 				}
 			}
 			e.mu.Lock()

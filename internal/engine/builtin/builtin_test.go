@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unicode/utf8"
 
@@ -423,6 +424,39 @@ func TestModelsAndErrors(t *testing.T) {
 	e.Close()
 	if _, err := e.Generate(ctx, &engine.Request{Model: "tiny", Prompt: "x"}, nop); !errors.Is(err, engine.ErrUnavailable) {
 		t.Errorf("after Close: err = %v", err)
+	}
+}
+
+// TestLoadedHook: Options.Loaded runs once per load, before the model
+// serves; when it fails, the request fails as unavailable and the model is
+// not kept, and the next request loads (and asks) again.
+func TestLoadedHook(t *testing.T) {
+	var calls atomic.Int32
+	fail := atomic.Bool{}
+	fail.Store(true)
+	e := newEngine(t, Options{Loaded: func(name, path string) error {
+		calls.Add(1)
+		if name != "tiny" || filepath.Base(path) != "tiny"+Extension {
+			t.Errorf("Loaded(%q, %q)", name, path)
+		}
+		if fail.Load() {
+			return errors.New("the TPM is away")
+		}
+		return nil
+	}})
+	ctx := context.Background()
+	nop := func(engine.Chunk) error { return nil }
+	if _, err := e.Generate(ctx, &engine.Request{Model: "tiny", Prompt: "x", MaxTokens: 1}, nop); !errors.Is(err, engine.ErrUnavailable) || !strings.Contains(err.Error(), "TPM is away") {
+		t.Fatalf("failing hook: err = %v", err)
+	}
+	if len(e.Loaded()) != 0 {
+		t.Errorf("a model whose hook failed stays loaded: %v", e.Loaded())
+	}
+	fail.Store(false)
+	run(t, e, &engine.Request{Model: "tiny", Prompt: "x", MaxTokens: 1})
+	run(t, e, &engine.Request{Model: "tiny", Prompt: "y", MaxTokens: 1})
+	if n := calls.Load(); n != 2 {
+		t.Errorf("Loaded called %d times, want 2 (the failed load and the good one)", n)
 	}
 }
 
