@@ -63,19 +63,19 @@ func TestAttestCLI(t *testing.T) {
 // publishes in every quote's event log) says that secrets are set, never
 // what they are.
 func TestAttestedConfigHidesSecrets(t *testing.T) {
-	cfg := &config.Serve{MetricsToken: "metrics-secret", DB: "postgres://silo:db-secret@db.example/silo",
+	cfg := &config.Serve{MetricsToken: "metrics-secret", DB: "postgres://silo:db-secret@db.example/silo?password=query-secret&sslmode=require",
 		UpstreamFlags: []string{"vllm=http://user:flag-secret@gpu1:8000"},
-		Upstreams:     []config.Upstream{{Name: "vllm", URL: "http://gpu1:8000", APIKey: "upstream-secret"}}}
+		Upstreams:     []config.Upstream{{Name: "vllm", URL: "http://user:url-secret@gpu1:8000", APIKey: "upstream-secret"}}}
 	b := string(attestedConfig(cfg))
-	for _, s := range []string{"metrics-secret", "db-secret", "flag-secret", "upstream-secret"} {
+	for _, s := range []string{"metrics-secret", "db-secret", "query-secret", "flag-secret", "url-secret", "upstream-secret"} {
 		if strings.Contains(b, s) {
 			t.Errorf("the measured configuration holds %q: %s", s, b)
 		}
 	}
-	if !strings.Contains(b, "db.example") || !strings.Contains(b, "gpu1:8000") || !strings.Contains(b, "(set)") {
+	if !strings.Contains(b, "db.example") || !strings.Contains(b, "sslmode=require") || !strings.Contains(b, "gpu1:8000") || !strings.Contains(b, "(set)") {
 		t.Errorf("the measured configuration lost what is not secret: %s", b)
 	}
-	if cfg.MetricsToken != "metrics-secret" || cfg.Upstreams[0].APIKey != "upstream-secret" {
+	if cfg.MetricsToken != "metrics-secret" || cfg.Upstreams[0].APIKey != "upstream-secret" || !strings.Contains(cfg.Upstreams[0].URL, "url-secret") {
 		t.Error("attestedConfig changed the configuration in use")
 	}
 }

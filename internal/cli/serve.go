@@ -258,16 +258,29 @@ func attestedConfig(cfg *config.Serve) []byte {
 		return "(set)"
 	}
 	c.MetricsToken = set(c.MetricsToken)
-	if u, err := url.Parse(c.DB); err == nil && u.User != nil {
-		c.DB = u.Redacted()
-	}
-	c.UpstreamFlags = nil
+	c.DB = redactURL(c.DB)
+	c.UpstreamFlags = nil // parsed into Upstreams
 	c.Upstreams = append([]config.Upstream(nil), c.Upstreams...)
 	for i := range c.Upstreams {
 		c.Upstreams[i].APIKey = set(c.Upstreams[i].APIKey)
+		c.Upstreams[i].URL = redactURL(c.Upstreams[i].URL)
 	}
 	b, _ := json.Marshal(c)
 	return b
+}
+
+// redactURL hides a URL's password, in its user info or as a password
+// query parameter (PostgreSQL accepts both).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return s
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // tlsKeyHash is the SHA-256 of cert's public key (SubjectPublicKeyInfo),
