@@ -16,8 +16,8 @@ import (
 
 func attestCmd(e *env) *cobra.Command {
 	var f remoteFlags
-	var ak, expectBinary string
-	var asJSON bool
+	var ak, expectBinary, logKey string
+	var asJSON, release bool
 	cmd := &cobra.Command{
 		Use:   "attest",
 		Short: "Check what a silo server runs: a TPM quote for a fresh nonce, bound to this TLS connection",
@@ -28,7 +28,9 @@ server measured: its binary, its configuration and each model it has loaded.
 
 The attestation key is pinned on first use, per server URL, in the CLI's config directory
 (known_aks.json); a later change is an error. --ak gives the fingerprint to expect instead.
---expect-binary checks the binary's SHA-256 (for instance a release's, from the log).`,
+--expect-binary checks the binary's SHA-256; --release checks that it is a silo release
+published in the server's transparency log (silo log release), proving the record's
+inclusion under a checkpoint consistent with the last one seen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := e.resolve(&f)
@@ -50,18 +52,28 @@ The attestation key is pinned on first use, per server URL, in the CLI's config 
 			if err != nil {
 				return err
 			}
-			if expectBinary != "" {
-				var found bool
-				for _, ev := range a.Events {
-					if ev.Kind == attest.KindBinary {
-						found = true
-						if ev.SHA256 != strings.ToLower(expectBinary) {
-							return fmt.Errorf("the server runs binary %s (%s), not %s", ev.SHA256, ev.Name, expectBinary)
-						}
-					}
+			var bin *attest.Event
+			for i, ev := range a.Events {
+				if ev.Kind == attest.KindBinary {
+					bin = &a.Events[i]
 				}
-				if !found {
-					return errors.New("the server measured no binary")
+			}
+			if (expectBinary != "" || release) && bin == nil {
+				return errors.New("the server measured no binary")
+			}
+			if expectBinary != "" && bin.SHA256 != strings.ToLower(expectBinary) {
+				return fmt.Errorf("the server runs binary %s (%s), not %s", bin.SHA256, bin.Name, expectBinary)
+			}
+			if release {
+				tv, _, _, err := e.logVerifier(cmd.Context(), cl, logKey)
+				if err != nil {
+					return err
+				}
+				if _, err := tv.Update(); err != nil {
+					return fmt.Errorf("the server's log: %w", err)
+				}
+				if err := e.verifyReleaseDigest(tv, logFetch(cmd.Context(), cl), bin.SHA256, "the server's binary "+bin.Name); err != nil {
+					return err
 				}
 			}
 			bound := "this connection's TLS key"
@@ -85,6 +97,8 @@ The attestation key is pinned on first use, per server URL, in the CLI's config 
 	addRemoteFlags(cmd, &f)
 	cmd.Flags().StringVar(&ak, "ak", "", "attestation key fingerprint to expect (default: the one pinned on first use)")
 	cmd.Flags().StringVar(&expectBinary, "expect-binary", "", "SHA-256 the server's binary must have")
+	cmd.Flags().BoolVar(&release, "release", false, "check that the server's binary is a release published in its log")
+	cmd.Flags().StringVar(&logKey, "log-key", "", "the log's verifier key (default: remembered, or trusted on first use)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd
 }

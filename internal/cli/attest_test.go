@@ -49,6 +49,15 @@ func TestAttestCLI(t *testing.T) {
 	if out, err := admin.run("", "attest", "--server", url, "--ak", strings.Repeat("a", 64)); err == nil || !strings.Contains(out+err.Error(), "not "+strings.Repeat("a", 64)) {
 		t.Errorf("--ak with another key: %v\n%s", err, out)
 	}
+	// --release: the running binary must be a release published in the
+	// server's log.
+	if out, err := admin.run("", "attest", "--server", url, "--release"); err == nil || !strings.Contains(err.Error(), "NOT in the server's log") {
+		t.Errorf("--release before the release is published: %v\n%s", err, out)
+	}
+	admin.must("log", "release", "--binary", exe, "--version", "v9.9.9", "--server", url)
+	if out := admin.must("attest", "--server", url, "--release"); !strings.Contains(out, "release v9.9.9: sha256 "+bin) || !strings.Contains(out, "(inclusion proved)") {
+		t.Errorf("--release after publishing:\n%s", out)
+	}
 	// A pinned key that changes is an error.
 	known := filepath.Join((&env{environ: admin.environ}).configDir(), "known_aks.json")
 	if err := os.WriteFile(known, []byte(`{"`+url+`": "`+strings.Repeat("b", 64)+`"}`), 0o600); err != nil {

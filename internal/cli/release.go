@@ -141,6 +141,13 @@ func (e *env) verifyRelease(ctx context.Context, tv *tlog.Verifier, fetch tlog.F
 	if err != nil {
 		return err
 	}
+	return e.verifyReleaseDigest(tv, fetch, sum, file)
+}
+
+// verifyReleaseDigest checks that sum (of the binary named label) is a
+// release recorded in the log under tv's checkpoint, proving the record's
+// inclusion.
+func (e *env) verifyReleaseDigest(tv *tlog.Verifier, fetch tlog.FetchFunc, sum, label string) error {
 	cp, _ := tv.Last()
 	found, err := models.FindReleases(fetch, cp.Size, sum)
 	if err != nil {
@@ -156,7 +163,7 @@ func (e *env) verifyRelease(ctx context.Context, tv *tlog.Verifier, fetch tlog.F
 		return nil
 	}
 	if last != nil {
-		return fmt.Errorf("release %s: a record of sha256 %s was served but its inclusion does not verify: %w", file, sum, last)
+		return fmt.Errorf("release %s: a record of sha256 %s was served but its inclusion does not verify: %w", label, sum, last)
 	}
-	return errors.New("release " + file + ": sha256 " + sum + " is NOT in the server's log: not a published silo release")
+	return errors.New("release " + label + ": sha256 " + sum + " is NOT in the server's log: not a published silo release")
 }
