@@ -7,11 +7,11 @@ import (
 	"github.com/silo-ai/silo/internal/engine/ggml"
 )
 
-// kwideBlock is the size of one Q4_K block unpacked for
-// dotQ4_Kx16x2VNNI (see dot_kwide_amd64.s).
+// kwideBlock is the size of one K-quant block unpacked for the wide
+// kernels (see dot_kwide_amd64.s).
 const kwideBlock = 336
 
-// kwideSeg is how many 256-element blocks the Q4_K wide kernel takes per
+// kwideSeg is how many 256-element blocks a K-quant wide kernel takes per
 // call: sixteen activation rows of eight blocks are 32 KiB, which stay in
 // L1 while the chunk's weight rows pass over them.
 const kwideSeg = 8
