@@ -33,9 +33,9 @@ type groupKernel func(w []byte, a *acts, g, b0, nb int, acc *[64]float32, res *[
 
 // genericKernels are the pure-Go dot products for every supported type.
 var genericKernels = map[ggml.Type]rowKernel{
-	ggml.F32:  dotF32Row,
-	ggml.F16:  dotF16Row,
-	ggml.BF16: dotBF16Row,
+	ggml.F32:  dotFloatRow,
+	ggml.F16:  dotFloatRow,
+	ggml.BF16: dotFloatRow,
 	ggml.Q4_0: dotQ4_0Generic,
 	ggml.Q4_1: dotQ4_1Row,
 	ggml.Q5_0: dotQ5_0Row,
@@ -52,44 +52,29 @@ var genericKernels = map[ggml.Type]rowKernel{
 // the SIMD kernels, which keep the accumulators in four vectors, compute
 // exactly the same.
 
-func dotF32Row(w []byte, a *acts, i int) float32 {
-	x := a.f[i*a.cols : (i+1)*a.cols]
+// dotFloatRow is the row kernel of F32, F16 and BF16 weights (a.t).
+func dotFloatRow(w []byte, a *acts, i int) float32 {
 	var acc [32]float32
-	dotF32Tail(w, x, 0, &acc)
+	floatTail(a.t, w, a.f[i*a.cols:(i+1)*a.cols], 0, &acc)
 	return hsum32(&acc)
 }
 
-func dotF16Row(w []byte, a *acts, i int) float32 {
-	x := a.f[i*a.cols : (i+1)*a.cols]
-	var acc [32]float32
-	dotF16Tail(w, x, 0, &acc)
-	return hsum32(&acc)
-}
-
-func dotBF16Row(w []byte, a *acts, i int) float32 {
-	x := a.f[i*a.cols : (i+1)*a.cols]
-	var acc [32]float32
-	dotBF16Tail(w, x, 0, &acc)
-	return hsum32(&acc)
-}
-
-// dotF32Tail, dotF16Tail and dotBF16Tail add the products of elements k0
-// and after to acc.
-func dotF32Tail(w []byte, x []float32, k0 int, acc *[32]float32) {
-	for k := k0; k < len(x); k++ {
-		acc[k%32] += float32(math.Float32frombits(le32(w[4*k:])) * x[k])
-	}
-}
-
-func dotF16Tail(w []byte, x []float32, k0 int, acc *[32]float32) {
-	for k := k0; k < len(x); k++ {
-		acc[k%32] += float32(fp16ToF32(le16(w[2*k:])) * x[k])
-	}
-}
-
-func dotBF16Tail(w []byte, x []float32, k0 int, acc *[32]float32) {
-	for k := k0; k < len(x); k++ {
-		acc[k%32] += float32(bf16ToF32(le16(w[2*k:])) * x[k])
+// floatTail adds the products of elements k0 and after of x with the
+// float weights w of type t to acc.
+func floatTail(t ggml.Type, w []byte, x []float32, k0 int, acc *[32]float32) {
+	switch t {
+	case ggml.F32:
+		for k := k0; k < len(x); k++ {
+			acc[k%32] += float32(math.Float32frombits(le32(w[4*k:])) * x[k])
+		}
+	case ggml.F16:
+		for k := k0; k < len(x); k++ {
+			acc[k%32] += float32(fp16ToF32(le16(w[2*k:])) * x[k])
+		}
+	default:
+		for k := k0; k < len(x); k++ {
+			acc[k%32] += float32(bf16ToF32(le16(w[2*k:])) * x[k])
+		}
 	}
 }
 

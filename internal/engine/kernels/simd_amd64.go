@@ -36,7 +36,7 @@ func init() {
 // and float weights.
 func rowsAVX2(m map[ggml.Type]rowKernel) map[ggml.Type]rowKernel {
 	m[ggml.Q4_K], m[ggml.Q5_K], m[ggml.Q6_K] = q4_KAVX2, q5_KAVX2, q6_KAVX2
-	m[ggml.F32], m[ggml.F16], m[ggml.BF16] = f32AVX2, f16AVX2, bf16AVX2
+	m[ggml.F32], m[ggml.F16], m[ggml.BF16] = floatAVX2, floatAVX2, floatAVX2
 	m[ggml.Q5_0] = q5_0AVX2
 	return m
 }
@@ -72,39 +72,24 @@ func dotF16AVX2(w *byte, x *float32, n int, acc *[32]float32)
 //go:noescape
 func dotBF16AVX2(w *byte, x *float32, n int, acc *[32]float32)
 
-func f32AVX2(w []byte, a *acts, i int) float32 {
+// floatAVX2 is dotFloatRow with the groups of 32 elements in assembly.
+func floatAVX2(w []byte, a *acts, i int) float32 {
 	x := a.f[i*a.cols : (i+1)*a.cols]
 	var acc [32]float32
 	n := len(x) / 32
 	if n > 0 {
-		_ = w[n*128-1]
-		dotF32AVX2(&w[0], &x[0], n, &acc)
+		_ = w[n*32*a.t.TypeSize()-1]
+		// Static calls, so that acc stays on the stack.
+		switch a.t {
+		case ggml.F32:
+			dotF32AVX2(&w[0], &x[0], n, &acc)
+		case ggml.F16:
+			dotF16AVX2(&w[0], &x[0], n, &acc)
+		default:
+			dotBF16AVX2(&w[0], &x[0], n, &acc)
+		}
 	}
-	dotF32Tail(w, x, 32*n, &acc)
-	return hsum32(&acc)
-}
-
-func f16AVX2(w []byte, a *acts, i int) float32 {
-	x := a.f[i*a.cols : (i+1)*a.cols]
-	var acc [32]float32
-	n := len(x) / 32
-	if n > 0 {
-		_ = w[n*64-1]
-		dotF16AVX2(&w[0], &x[0], n, &acc)
-	}
-	dotF16Tail(w, x, 32*n, &acc)
-	return hsum32(&acc)
-}
-
-func bf16AVX2(w []byte, a *acts, i int) float32 {
-	x := a.f[i*a.cols : (i+1)*a.cols]
-	var acc [32]float32
-	n := len(x) / 32
-	if n > 0 {
-		_ = w[n*64-1]
-		dotBF16AVX2(&w[0], &x[0], n, &acc)
-	}
-	dotBF16Tail(w, x, 32*n, &acc)
+	floatTail(a.t, w, x, 32*n, &acc)
 	return hsum32(&acc)
 }
 
