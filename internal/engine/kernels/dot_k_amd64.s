@@ -384,10 +384,10 @@ GLOBL q6kShuf<>(SB), RODATA|NOPTR, $128
 	VPMADDWD Y5, Y4, Y4 \
 	VPADDD Y4, Y0, Y0
 
-// func dotQ6_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
+// func dotQ6_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) float32
 // The quants are used unsigned (q+32); 32*sum(scale_k * bsum_k) is
-// subtracted.
-TEXT ·dotQ6_KAVX2(SB), NOSPLIT, $0-44
+// subtracted. The blocks' terms are added to acc0.
+TEXT ·dotQ6_KAVX2(SB), NOSPLIT, $0-52
 	MOVQ w+0(FP), SI
 	MOVQ y+8(FP), DI
 	MOVQ bs+16(FP), R8
@@ -399,7 +399,7 @@ TEXT ·dotQ6_KAVX2(SB), NOSPLIT, $0-44
 	MOVL $0x30303030, AX
 	VMOVD AX, X14
 	VPBROADCASTD X14, Y14
-	VXORPS X12, X12, X12
+	VMOVSS acc0+40(FP), X12
 
 q6kloop:
 	VPMOVSXBW 192(SI), Y11
@@ -474,6 +474,6 @@ q6kloop:
 	ADDQ $4, DX
 	DECQ CX
 	JNZ q6kloop
-	VMOVSS X12, ret+40(FP)
+	VMOVSS X12, ret+48(FP)
 	VZEROUPPER
 	RET

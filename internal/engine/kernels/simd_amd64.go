@@ -282,13 +282,15 @@ func dotQ5_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) 
 func dotQ5_KVNNIRows(w *byte, rs, nrows int, y *int8, bs *int16, d *float32, ngroups int, out *float32)
 
 //go:noescape
-func dotQ6_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int) float32
+func dotQ6_KAVX2(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) float32
 
-func q4_KAVX2(w []byte, a *acts, i int) float32 { return kquant45AVX2(w, a, i, 144, dotQ4_KAVX2) }
+func q4_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 144, dotQ4_KAVX2) }
 
-func q5_KAVX2(w []byte, a *acts, i int) float32 { return kquant45AVX2(w, a, i, 176, dotQ5_KAVX2) }
+func q5_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 176, dotQ5_KAVX2) }
 
-func kquant45AVX2(w []byte, a *acts, i, blockBytes int, f func(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) float32) float32 {
+func q6_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 210, dotQ6_KAVX2) }
+
+func kquantAVX2(w []byte, a *acts, i, blockBytes int, f func(w *byte, y *int8, bs *int16, d *float32, nb int, acc0 float32) float32) float32 {
 	nb := a.cols / 256
 	_ = w[nb*blockBytes-1]
 	_ = a.qs[(i+1)*a.cols-1]
@@ -331,17 +333,6 @@ func kquantVNNIRows(w []byte, rs int, a *acts, i int, out []float32, blockBytes 
 			out[r] = rowAsm(&w[r*rs+b*blockBytes], &a.qs[i*a.cols+b*256], &a.bs[(i*nb+b)*16], &a.d[i*nb+b], nb-b, out[r])
 		}
 	}
-}
-
-func q6_KAVX2(w []byte, a *acts, i int) float32 { return kquantAVX2(w, a, i, 210, dotQ6_KAVX2) }
-
-func kquantAVX2(w []byte, a *acts, i, blockBytes int, f func(w *byte, y *int8, bs *int16, d *float32, nb int) float32) float32 {
-	nb := a.cols / 256
-	_ = w[nb*blockBytes-1]
-	_ = a.qs[(i+1)*a.cols-1]
-	_ = a.bs[(i+1)*nb*16-1]
-	_ = a.d[(i+1)*nb-1]
-	return f(&w[0], &a.qs[i*a.cols], &a.bs[i*nb*16], &a.d[i*nb], nb)
 }
 
 // Activation quantization (quant_amd64.s).
