@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "dot_amd64.h"
 
 // The Q5_0 row kernel (AVX2), bit-identical to dotQ5_0Row: eight blocks
 // at a time, each block's exact integer sum (quants 0..31 by VPMADDUBSW,
@@ -73,18 +74,8 @@ q5_0loop:
 	Q5_0BLK(6, Y6)
 	Q5_0BLK(7, Y7)
 	// Each block's sum into lane b of Y0, less 16 times the activations'.
-	VPHADDD Y1, Y0, Y0
-	VPHADDD Y3, Y2, Y2
-	VPHADDD Y5, Y4, Y4
-	VPHADDD Y7, Y6, Y6
-	VPHADDD Y2, Y0, Y0
-	VPHADDD Y6, Y4, Y4
-	VPERM2I128 $0x20, Y4, Y0, Y1
-	VPERM2I128 $0x31, Y4, Y0, Y2
-	VPADDD Y2, Y1, Y0
-	VMOVDQU (R8), Y1
-	VPSLLD $4, Y1, Y1
-	VPSUBD Y1, Y0, Y0
+	REDUCE8
+	CORRECT(4)
 	// d of the eight blocks (fp16 at stride 22) as float32 lanes.
 	MOVWLZX 0(SI), AX
 	VMOVD AX, X3
