@@ -28,6 +28,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -94,8 +95,12 @@ func Replay(events []Event) [32]byte {
 	return pcr
 }
 
-// ExtraData is what a quote's extra data must be for nonce and the
-// SHA-256 of the server's TLS public key (SubjectPublicKeyInfo, DER).
+// TLSKey is what a quote binds of the server's TLS certificate: the
+// SHA-256 of its public key (SubjectPublicKeyInfo, DER).
+func TLSKey(cert *x509.Certificate) [32]byte { return sha256.Sum256(cert.RawSubjectPublicKeyInfo) }
+
+// ExtraData is what a quote's extra data must be for nonce and the TLS
+// key (TLSKey) of the server.
 func ExtraData(nonce []byte, tlsKey [32]byte) [32]byte {
 	b := append([]byte("silo-attest\x00"), tlsKey[:]...)
 	return sha256.Sum256(append(b, nonce...))

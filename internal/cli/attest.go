@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/silo-ai/silo/internal/attest"
+	"github.com/silo-ai/silo/internal/client"
 )
 
 func attestCmd(e *env) *cobra.Command {
@@ -34,7 +35,7 @@ inclusion under a checkpoint consistent with the last one seen.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := e.resolve(&f)
-			cl, err := e.client(&f, false)
+			cl, err := client.New(cfg.Server, cfg.APIKey, cfg.CA)
 			if err != nil {
 				return err
 			}

@@ -283,8 +283,7 @@ func redactURL(s string) string {
 	return u.Redacted()
 }
 
-// tlsKeyHash is the SHA-256 of cert's public key (SubjectPublicKeyInfo),
-// which quotes bind.
+// tlsKeyHash is attest.TLSKey of cert's leaf.
 func tlsKeyHash(cert *tls.Certificate) ([32]byte, error) {
 	leaf := cert.Leaf
 	if leaf == nil {
@@ -293,5 +292,5 @@ func tlsKeyHash(cert *tls.Certificate) ([32]byte, error) {
 			return [32]byte{}, fmt.Errorf("TLS certificate: %w", err)
 		}
 	}
-	return sha256.Sum256(leaf.RawSubjectPublicKeyInfo), nil
+	return attest.TLSKey(leaf), nil
 }

@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
@@ -316,7 +315,7 @@ func (c *Client) Attestation(ctx context.Context, nonce []byte) (*Attestation, e
 		return nil, fmt.Errorf("client: decode attestation: %w", err)
 	}
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		a.ConnTLSKey = sha256.Sum256(resp.TLS.PeerCertificates[0].RawSubjectPublicKeyInfo)
+		a.ConnTLSKey = attest.TLSKey(resp.TLS.PeerCertificates[0])
 	}
 	return &a, nil
 }
