@@ -87,7 +87,9 @@ func (a *acts) quantize(t ggml.Type, x []float32, n, cols, groups int, wide bool
 			wg := groups / 2
 			a.tq = grow(a.tq, wg*16*cols)
 			a.tdk = grow(a.tdk, wg*16*(cols/256))
-			a.tys = grow(a.tys, wg*16*(cols/32))
+			if t != ggml.Q6_K { // Q6_K has no mins
+				a.tys = grow(a.tys, wg*16*(cols/32))
+			}
 		}
 	default:
 		nb := n * cols / 32
@@ -325,8 +327,8 @@ func (a *acts) transposeWide(g, m int) {
 	}
 }
 
-// transposeWideK fills half g%2 of wide group g/2 of tq, tdk and tys
-// (see acts.tdk) from the eight K-quant rows 8g..8g+7.
+// transposeWideK fills half g%2 of wide group g/2 of tq, tdk and (but for
+// Q6_K) tys (see acts.tdk) from the eight K-quant rows 8g..8g+7.
 func (a *acts) transposeWideK(g int) {
 	nb, nbk := a.cols/32, a.cols/256
 	h := 8 * (g % 2)
@@ -351,6 +353,9 @@ func (a *acts) transposeWideK(g int) {
 		for b := range nbk {
 			o := g/2*nbk + b
 			a.tdk[o*16+h+j] = a.d[row*nbk+b]
+			if a.t == ggml.Q6_K {
+				continue
+			}
 			bs := a.bs[(row*nbk+b)*16 : (row*nbk+b)*16+16]
 			for c := range 8 {
 				a.tys[(o*8+c)*16+h+j] = int32(bs[2*c]) + int32(bs[2*c+1])

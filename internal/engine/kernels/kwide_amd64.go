@@ -112,7 +112,9 @@ func kwideGroupsVNNI(m *matmul, w *Matrix, out []float32, r0, r1 int, s *scratch
 	wg := m.groups / 2
 	_ = a.tq[wg*nb*4096-1]
 	_ = a.tdk[wg*nb*16-1]
-	_ = a.tys[wg*nb*128-1]
+	if !q6 {
+		_ = a.tys[wg*nb*128-1]
+	}
 	acc := &s.wres // a single accumulator per row, as the row kernels have
 	for g := range wg {
 		for b0 := 0; b0 < nb; b0 += kwideSeg {
